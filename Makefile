@@ -1,0 +1,53 @@
+# vigil's verbs. `make test` sets up everything it needs on a fresh Debian machine.
+# Downloads (kernel package, images) are cached outside the repo in $(CACHE).
+
+PYTHON  ?= /usr/bin/python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+CACHE   ?= $(HOME)/.cache/vigil
+export VIGIL_CACHE := $(CACHE)
+
+# Debian packages the tests and builds need; vm/vm.mk and bench/bench.mk add theirs.
+APT_PACKAGES := python3 python3-venv python3-dev util-linux procps
+
+.PHONY: all deps apt venv test test-unit test-ns lint bench clean
+
+all: deps
+
+include vm/vm.mk
+-include bench/bench.mk
+
+# Installs only what is missing, so a second run on the same machine is quick.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "apt-get install $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        -o DPkg::Lock::Timeout=600 $$missing; \
+	fi
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,freeze]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+deps: apt venv
+
+test-unit: deps
+	$(PY) -m pytest -q tests/unit
+
+test-ns: deps
+	$(PY) -m pytest -q tests/ns
+
+test: deps vm-deps
+	$(PY) -m pytest -q tests
+
+lint: deps
+	$(VENV)/bin/ruff check init tests bench vm initramfs
+
+clean:
+	rm -rf build dist $(VENV) .pytest_cache

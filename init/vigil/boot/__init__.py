@@ -1,0 +1,1 @@
+"""Stage 1: what only the machine's PID 1 does before it supervises anything."""

@@ -1,0 +1,210 @@
+"""Logging: vigil's own messages, and each service's output captured through a pipe.
+
+vigil's own lines go to stderr (the console) and, when it is the machine's PID 1, to
+/dev/kmsg so that dmesg shows them.
+
+A service's stdout and stderr share one pipe that vigil holds for the unit's whole life
+(so output from a restarted or double-forked process still arrives). Complete lines are
+stamped with the time they were read and appended to LOGDIR/NAME.log, which is rotated
+at a size between two lines, never inside one.
+
+Memory is bounded two ways:
+  * while the file is writable, vigil reads at most READ_CHUNK bytes per wake-up and
+    writes them out before reading more, so a fast writer blocks on its full pipe
+    (backpressure) instead of growing vigil;
+  * while the directory is not writable (read-only root at boot), lines wait in a
+    buffer of at most MEMORY_LIMIT bytes per service; when it is full the oldest lines
+    are dropped and counted, and the count is written to the file when it opens. A
+    service is never blocked because the disk is not there yet.
+"""
+
+import os
+import time
+from collections import deque
+
+READ_CHUNK = 65536
+MEMORY_LIMIT = 256 * 1024
+MAX_LINE = 8192          # a longer line is written in pieces of this size
+RETRY_OPEN_AFTER = 1.0   # seconds between attempts to open an unwritable log file
+
+_kmsg_fd = -1
+
+
+def use_kmsg() -> None:
+    """Also send vigil's messages to the kernel log (only as the machine's PID 1)."""
+    global _kmsg_fd
+    try:
+        _kmsg_fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        _kmsg_fd = -1
+
+
+def say(message: str, level: int = 6) -> None:
+    """One line from vigil itself. level is the syslog priority (3 error, 4 warning, 6 info)."""
+    line = f"vigil: {message}\n"
+    try:
+        os.write(2, line.encode(errors="replace"))
+    except OSError:
+        pass
+    if _kmsg_fd >= 0:
+        try:
+            os.write(_kmsg_fd, f"<{level}>{line}".encode(errors="replace"))
+        except OSError:
+            pass
+
+
+def error(message: str) -> None:
+    say(message, 3)
+
+
+def warn(message: str) -> None:
+    say(message, 4)
+
+
+def _stamp(now: float) -> bytes:
+    return (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+            + ".%06d " % int((now % 1) * 1e6)).encode()
+
+
+class ServiceLog:
+    """The pipe, the file and the memory buffer of one service's output."""
+
+    def __init__(self, name: str, log_dir: str, max_size: int, keep: int):
+        self.name, self.log_dir = name, log_dir
+        self.max_size, self.keep = max_size, keep
+        self.path = os.path.join(log_dir, name + ".log")
+        self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(self.read_fd, False)
+        self.partial = b""
+        self.memory: deque[bytes] = deque()
+        self.memory_bytes = 0
+        self.dropped = 0
+        self.file_fd = -1
+        self.size = 0
+        self.next_try = 0.0
+        self.last_error = ""
+        self.lines = 0           # lines seen in total, for status and tests
+
+    def close(self) -> None:
+        self.flush_partial()
+        for fd in (self.read_fd, self.write_fd, self.file_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = self.file_fd = -1
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.read_fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        data = self.partial + data
+        cut = data.rfind(b"\n") + 1
+        lines = data[:cut].splitlines(keepends=True)
+        self.partial = data[cut:]
+        while len(self.partial) > MAX_LINE:
+            lines.append(self.partial[:MAX_LINE] + b"\n")
+            self.partial = self.partial[MAX_LINE:]
+        if lines:
+            self.store(lines)
+
+    def flush_partial(self) -> None:
+        """Write a last line that has no newline (the service ended mid-line)."""
+        if self.partial:
+            self.store([self.partial + b"\n"])
+            self.partial = b""
+
+    def store(self, lines: list[bytes]) -> None:
+        now = time.time()
+        stamp = _stamp(now)
+        self.lines += len(lines)
+        if self.file_fd < 0 and not self._open(now):
+            for line in lines:
+                self._remember(stamp + line)
+            return
+        self._write([stamp + line for line in lines])
+
+    def _remember(self, line: bytes) -> None:
+        self.memory.append(line)
+        self.memory_bytes += len(line)
+        while self.memory_bytes > MEMORY_LIMIT:
+            self.memory_bytes -= len(self.memory.popleft())
+            self.dropped += 1
+
+    def flush_memory(self) -> bool:
+        """Try to write what waits in memory (called when the disk may have become writable)."""
+        if self.file_fd < 0 and not self._open(time.time(), force=True):
+            return False
+        return True
+
+    def _open(self, now: float, force: bool = False) -> bool:
+        if not force and now < self.next_try:
+            return False
+        self.next_try = now + RETRY_OPEN_AFTER
+        try:
+            os.makedirs(self.log_dir, mode=0o755, exist_ok=True)
+            self.file_fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                   | os.O_CLOEXEC, 0o640)
+            self.size = os.fstat(self.file_fd).st_size
+        except OSError as e:
+            self.last_error = f"{self.path}: {e.strerror}"
+            return False
+        self.last_error = ""
+        waiting = list(self.memory)
+        if self.dropped:
+            waiting.append(_stamp(now) + b"vigil: %d lines dropped while the log was not "
+                           b"writable\n" % self.dropped)
+        self.memory.clear()
+        self.memory_bytes = 0
+        if waiting:
+            self._write(waiting)
+        return True
+
+    def _write(self, lines: list[bytes]) -> None:
+        """Append whole lines, rotating between lines when the file would pass max_size."""
+        chunk: list[bytes] = []
+        chunk_size = 0
+        for line in lines:
+            if self.size + chunk_size + len(line) > self.max_size and self.size + chunk_size:
+                self._append(chunk)
+                chunk, chunk_size = [], 0
+                self._rotate()
+            chunk.append(line)
+            chunk_size += len(line)
+        self._append(chunk)
+
+    def _append(self, chunk: list[bytes]) -> None:
+        if not chunk or self.file_fd < 0:
+            for line in chunk:
+                self._remember(line)
+            return
+        data = b"".join(chunk)
+        try:
+            while data:
+                n = os.write(self.file_fd, data)
+                self.size += n
+                data = data[n:]
+        except OSError as e:  # disk full or gone: keep the rest in memory
+            self.last_error = f"{self.path}: {e.strerror}"
+            os.close(self.file_fd)
+            self.file_fd = -1
+            for line in data.splitlines(keepends=True):
+                self._remember(line)
+
+    def _rotate(self) -> None:
+        os.close(self.file_fd)
+        self.file_fd = -1
+        try:
+            for k in range(self.keep - 1, 0, -1):
+                older = f"{self.path}.{k}"
+                if os.path.exists(older):
+                    os.rename(older, f"{self.path}.{k + 1}")
+            os.rename(self.path, self.path + ".1")
+        except OSError as e:
+            self.last_error = f"rotating {self.path}: {e.strerror}"
+        self.size = 0
+        self._open(time.time(), force=True)
+
+    def tail_in_memory(self) -> list[str]:
+        return [line.decode(errors="replace").rstrip("\n") for line in self.memory]

@@ -1,0 +1,261 @@
+"""vigil: stage 1 (boot, only as the machine's PID 1), stage 2 (supervise), stage 3 (stop).
+
+    vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot | --no-boot]
+
+As PID 1 of a machine it mounts the kernel's file systems and starts a getty on each
+console= of the kernel command line. Anywhere else (a PID namespace, a container, a
+user's session) it skips that, and when not PID 1 it becomes a child subreaper so
+orphans of its services are still reaped by it. A poweroff ends in reboot(2) as PID 1
+and in exit(0) otherwise.
+"""
+
+import os
+import resource
+import signal
+import sys
+import time
+
+from vigil import VERSION, linux, logs, spawn
+from vigil.control import ControlServer
+from vigil.loop import Loop
+from vigil.supervisor import Supervisor
+from vigil.unit import UNIT_DIRS
+from vigil.verbs import Verbs
+
+USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot|--no-boot]
+  --units DIR     a unit directory (repeatable; later ones override earlier ones by name;
+                  default /usr/lib/vigil/units then /etc/vigil/units)
+  --log-dir DIR   where service logs go (default /var/log/vigil)
+  --control PATH  the control socket (default /run/vigil/control)
+  --boot          do stage 1 (mounts, console, gettys) even if not the machine's PID 1
+  --no-boot       skip stage 1 even as PID 1
+"""
+
+ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
+STOP_GRACE = 3.0                # seconds between SIGTERM and SIGKILL to what is left at the end
+
+# Signals vigil handles (all through the signalfd).
+SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
+           signal.SIGUSR2, signal.SIGPWR, signal.SIGRTMIN + 3, signal.SIGRTMIN + 4,
+           signal.SIGRTMIN + 5}
+REBOOT_CMDS = {"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
+               "halt": linux.RB_HALT_SYSTEM}
+
+
+def parse_args(argv: list[str]) -> dict:
+    opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
+            "boot": None}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            print(USAGE, end="")
+            sys.exit(0)
+        if arg == "--version":
+            print(f"vigil {VERSION}")
+            sys.exit(0)
+        if arg in ("--boot", "--no-boot"):
+            opts["boot"] = arg == "--boot"
+        elif arg in ("--units", "--log-dir", "--control") and i + 1 < len(argv):
+            i += 1
+            if arg == "--units":
+                opts["units"].append(argv[i])
+            else:
+                opts[arg[2:].replace("-", "_")] = argv[i]
+        elif os.getpid() == 1:
+            pass  # the kernel passes unknown words of its command line to init: ignore
+        else:
+            sys.stderr.write(f"vigil: unknown argument {arg!r}\n{USAGE}")
+            sys.exit(2)
+        i += 1
+    opts["units"] = opts["units"] or list(UNIT_DIRS)
+    return opts
+
+
+def is_machine_init() -> bool:
+    """PID 1 of the machine, not of a PID namespace (where /proc is already mounted)."""
+    if os.getpid() != 1:
+        return False
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino == ROOT_PID_NS_INODE
+    except OSError:
+        return True  # no /proc yet: only the real PID 1 starts that early
+
+
+class Init:
+    def __init__(self, opts: dict):
+        self.opts = opts
+        self.pid1 = os.getpid() == 1
+        self.machine = opts["boot"] if opts["boot"] is not None else is_machine_init()
+        self.action = ""             # poweroff | reboot | halt, once stage 3 has begun
+        self.started = time.time()
+        self.loop = Loop(on_error=lambda what, e: logs.error(f"error in {what}: {e!r}"))
+        self.sup: Supervisor | None = None
+        self.final_timer = None
+
+    # --- stage 1 ---------------------------------------------------------------
+    def stage1(self) -> list[str]:
+        """Boot steps of the machine's PID 1. Returns the extra units to start (gettys)."""
+        from vigil.boot import cmdline, early
+        problems = early.mount_essentials()
+        early.console_on_stdio()
+        logs.use_kmsg()
+        try:
+            linux.reboot(linux.RB_DISABLE_CAD)  # Ctrl-Alt-Del becomes SIGINT to us
+        except OSError as e:
+            logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
+        cmd = cmdline.read()
+        self.boot_problems = problems
+        return [f"getty@{tty}" for tty, _baud in cmd.consoles()]
+
+    # --- stage 2 ---------------------------------------------------------------
+    def setup(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        _ensure_stdio()
+        _raise_fd_limit()
+        self.boot_problems: list[str] = []
+        extra = self.stage1() if self.machine else []
+        if not self.pid1:
+            linux.set_child_subreaper()
+        sfd = linux.signalfd(SIGNALS)
+        self.loop.add(sfd, lambda _mask: self.on_signals(linux.read_signals(sfd)))
+        runtime_dir = os.path.dirname(self.opts["control"])
+        self.sup = Supervisor(self.loop, self.opts["units"], self.opts["log_dir"], runtime_dir,
+                              spawn.system_environment())
+        for i, problem in enumerate(self.boot_problems):
+            self.sup.problems[f"boot{i}"] = problem
+        try:
+            ControlServer(self.loop, self.opts["control"], Verbs(self.sup, self.power,
+                                                                 self.started))
+        except OSError as e:  # vigil still supervises without its socket
+            logs.error(f"control socket {self.opts['control']}: {e}")
+        logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
+                 + (" (machine init)" if self.machine else ""))
+        self.sup.load()
+        self.sup.boot(extra)
+        logs.say(f"started: {self.sup.state_line()}")
+
+    def serve(self) -> None:
+        """The loop, forever. As PID 1 even an unexpected error only costs one iteration."""
+        while True:
+            try:
+                self.loop.run_once()
+            except SystemExit:
+                raise
+            except BaseException as e:  # noqa: BLE001
+                if not self.pid1:
+                    raise
+                logs.error(f"error in the loop, going on: {e!r}")
+
+    def on_signals(self, received: list[tuple[int, int]]) -> None:
+        for signo, _sender in received:
+            if signo == signal.SIGCHLD:
+                self.sup.reap()
+                if self.final_timer is not None:
+                    self._final_check()
+            elif signo in (signal.SIGHUP, signal.SIGUSR1):
+                self.sup.reload()
+            elif signo == signal.SIGUSR2:
+                logs.say(f"state: {self.sup.state_line()}; tracked pids {sorted(self.sup.pids)}")
+                for name, svc in sorted(self.sup.services.items()):
+                    logs.say(f"  {name}: {svc.state} pid={svc.pid} {svc.reason}")
+            elif signo == signal.SIGINT:
+                self.power("reboot" if self.pid1 else "poweroff")
+            elif signo in (signal.SIGTERM, signal.SIGPWR, signal.SIGRTMIN + 4):
+                self.power("poweroff")
+            elif signo == signal.SIGRTMIN + 3:
+                self.power("halt")
+            elif signo == signal.SIGRTMIN + 5:
+                self.power("reboot")
+
+    # --- stage 3 ---------------------------------------------------------------
+    def power(self, action: str) -> None:
+        if self.action:
+            return  # already going down
+        self.action = action
+        logs.say(f"{action}: stopping services")
+        self.stage3_began = time.monotonic()
+        self.sup.shutdown(self._services_stopped)
+
+    def _services_stopped(self) -> None:
+        logs.say(f"{self.action}: services stopped in "
+                 f"{time.monotonic() - self.stage3_began:.2f}s")
+        if not self.pid1:
+            self._finish()
+            return
+        # PID 1: everything else in our PID namespace goes too.
+        try:
+            os.kill(-1, signal.SIGTERM)
+            os.kill(-1, signal.SIGCONT)
+        except OSError:
+            pass
+        self.final_timer = self.loop.call_later(STOP_GRACE, self._kill_rest)
+        self._final_check()
+
+    def _final_check(self) -> None:
+        """Finish as soon as no process is left (SIGCHLD brings us here)."""
+        self.sup.reap()
+        try:
+            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            self.final_timer.cancel()
+            self._finish()
+
+    def _kill_rest(self) -> None:
+        logs.warn(f"{self.action}: killing processes left after {STOP_GRACE}s")
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        self.final_timer = self.loop.call_later(STOP_GRACE, self._finish)
+
+    def _finish(self) -> None:
+        os.sync()
+        logs.say(f"{self.action}: done after {time.monotonic() - self.stage3_began:.2f}s")
+        if not self.pid1:
+            sys.exit(0)
+        try:
+            linux.reboot(REBOOT_CMDS[self.action])
+        except OSError as e:
+            logs.error(f"reboot(2): {e}")
+        while True:  # PID 1 must never return
+            signal.pause()
+
+
+def _ensure_stdio() -> None:
+    """Services' fds must not land on 0-2 if vigil was started with them closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open("/dev/null", os.O_RDWR)
+
+
+def _raise_fd_limit() -> None:
+    """Every service holds a log pipe in vigil: raise our own fd limit (not the services')."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    spawn.CHILD_NOFILE = (soft, hard)
+    target = max(hard, 65536) if os.geteuid() == 0 else hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
+    except (ValueError, OSError):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def main() -> int:
+    init = Init(parse_args(sys.argv[1:]))
+    try:
+        init.setup()
+    except Exception as e:  # noqa: BLE001
+        if not init.pid1 or init.sup is None:
+            raise
+        logs.error(f"error while starting, supervising what there is: {e!r}")
+    init.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
