@@ -64,10 +64,10 @@ def print_table(rows: list[dict], tty: bool) -> None:
               _ago(r.get("since")), r.get("reason") or "") for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for t in table:
         cells = [t[0].ljust(widths[0]), _paint(t[1], tty) + " " * (widths[1] - len(t[1]))]
-        cells += [c.ljust(w) for c, w in zip(t[2:], widths[2:])]
+        cells += [c.ljust(w) for c, w in zip(t[2:], widths[2:], strict=True)]
         print("  ".join(cells).rstrip())
 
 

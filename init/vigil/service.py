@@ -129,7 +129,7 @@ class Service:
         self._cancel_timer()
         self._set(FAILED, f"dependency {dep} {why}")
 
-    def launch(self) -> None:
+    def launch(self, restart: bool = False) -> None:
         """Dependencies are ready: exec now, unless the start limit is hit."""
         self._cancel_timer()
         now = time.monotonic()
@@ -139,6 +139,8 @@ class Service:
             self._start_limit_hit()
             return
         self.starts.append(now)
+        if restart:
+            self.restarts += 1
         try:
             p = spawn.plan(self.unit, self.sup.base_env, self.sup.notify_socket(self))
             out = self.log.write_fd if self.log else self.sup.output_fd(self.unit)
@@ -260,13 +262,13 @@ class Service:
             self.delay = self.unit.restart_delay
         delay = self.delay
         self.delay = min(max(self.delay * 2, 0.001), self.unit.restart_delay_max)
-        self._set(STARTING, f"restarting in {delay:.2f}s after {reason}")
+        # The timer first: a starting service with no timer counts as waiting to launch.
         self.timer = self.sup.loop.call_later(delay, self._relaunch)
+        self._set(STARTING, f"restarting in {delay:.2f}s after {reason}")
 
     def _relaunch(self) -> None:
         self.timer = None
-        self.restarts += 1
-        self.launch()
+        self.launch(restart=True)
 
     def _start_limit_hit(self) -> None:
         cooldown = self.unit.start_limit_cooldown

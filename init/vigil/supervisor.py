@@ -44,10 +44,10 @@ class Supervisor:
     # --- loading ---------------------------------------------------------------
     def load(self) -> None:
         self.catalog = Catalog(self.unit_dirs)
-        for name, err in sorted(self.catalog.errors.items()):
+        for _name, err in sorted(self.catalog.errors.items()):
             logs.error(str(err))
         self.errors = dict(self.catalog.errors)
-        for name, unit in sorted(self.catalog.units.items()):
+        for _name, unit in sorted(self.catalog.units.items()):
             self._add(unit)
         self._rebuild_graph()
 
@@ -116,10 +116,15 @@ class Supervisor:
         todo = graph.pulled_in(names, units)
         for name in sorted(todo):
             self.pending_stop.pop(name, None)
-        for name in sorted(todo):
-            self.services[name].want()
+        self._busy = True  # all are wanted before any of them looks at the others
+        try:
+            for name in sorted(todo):
+                self.services[name].want()
+        finally:
+            self._busy = False
         for name in sorted(todo):
             self._consider_start(self.services[name])
+        self._drain()
 
     def _consider_start(self, svc: Service) -> None:
         if not svc.waiting() or svc.name in self.pending_stop:
@@ -130,7 +135,7 @@ class Supervisor:
                                              (d.state == STOPPED and not d.wanted)):
                 svc.dependency_failed(dep, "failed" if d.state == FAILED else "is stopped")
                 return
-            if d.ready:
+            if d.ready and dep not in self.pending_stop:
                 continue
             if d.wanted or d.up or d.state == STOPPING:
                 svc.reason = f"waiting for {dep} ({d.state})"
@@ -190,8 +195,10 @@ class Supervisor:
     def on_state_change(self, svc: Service) -> None:
         """Called by a service after each transition; handles the neighbours, one at a time."""
         self._changed.append(svc.name)
-        if self._busy:
-            return
+        if not self._busy:
+            self._drain()
+
+    def _drain(self) -> None:
         self._busy = True
         try:
             while self._changed:

@@ -234,7 +234,7 @@ def build(name: str, path: str, raw: dict, text: str, instance: str = "") -> Uni
         for key, value in body.items():
             spec = SCHEMA.get(key)
             if spec is None or spec[0] != section:
-                hint = f" (it belongs in [{spec[0]}])" if spec else ""
+                hint = f" (it belongs in [{spec[0]}])" if spec else _did_you_mean(key)
                 raise UnitError(path, f"unknown key{hint}", key=f"{section}.{key}",
                                 line=_line_of(text, section, key))
             try:
@@ -247,6 +247,12 @@ def build(name: str, path: str, raw: dict, text: str, instance: str = "") -> Uni
     if values.get("type") == "forking" and "pidfile" not in values:
         raise UnitError(path, "a forking service needs a pidfile", key="service.pidfile")
     return Unit(name, path, instance, **values)
+
+
+def _did_you_mean(key: str) -> str:
+    import difflib
+    close = difflib.get_close_matches(key, SCHEMA, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _merge(template: dict, instance: dict) -> dict:
@@ -294,7 +300,7 @@ class Catalog:
             except UnitError as e:
                 self.errors[name] = e
         # Instances that have files: merged over their template.
-        for name, path in sorted(files.items()):
+        for name in sorted(files):
             if "@" in name and not name.endswith("@") and name not in self.errors:
                 try:
                     unit = self._instance(name, files)
