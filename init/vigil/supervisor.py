@@ -15,7 +15,7 @@ from collections.abc import Callable
 from vigil import graph, logs
 from vigil.loop import Loop
 from vigil.service import FAILED, STOPPED, STOPPING, Service
-from vigil.unit import Catalog, Unit, UnitError
+from vigil.unit import Catalog, Unit, UnitError, read_in_child
 
 
 class Supervisor:
@@ -43,7 +43,7 @@ class Supervisor:
 
     # --- loading ---------------------------------------------------------------
     def load(self) -> None:
-        self.catalog = Catalog(self.unit_dirs)
+        self.catalog = read_in_child(self.unit_dirs)
         for _name, err in sorted(self.catalog.errors.items()):
             logs.error(str(err))
         self.errors = dict(self.catalog.errors)
@@ -288,7 +288,7 @@ class Supervisor:
         """Re-read the unit directories: start new units, stop removed ones, restart changed
         ones, leave unchanged ones alone. A file that no longer validates keeps its old
         definition in force."""
-        new = Catalog(self.unit_dirs)
+        new = read_in_child(self.unit_dirs)
         self.catalog = new
         summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": [],
                                          "invalid": []}

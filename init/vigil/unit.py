@@ -270,11 +270,15 @@ class Catalog:
     that has no file of its own, as getty@ttyS0 is made from getty@.toml.
     """
 
-    def __init__(self, dirs: list[str]):
+    def __init__(self, dirs: list[str], read: bool = True):
         self.dirs = list(dirs)
         self.units: dict[str, Unit] = {}
         self.errors: dict[str, UnitError] = {}
         self.templates: dict[str, tuple[str, dict, str]] = {}
+        if read:
+            self._read()
+
+    def _read(self) -> None:
         files: dict[str, str] = {}
         for d in self.dirs:
             try:
@@ -364,6 +368,59 @@ class Catalog:
                         break
                 if changed:
                     break
+
+
+    # --- passing a catalog from the parsing child to PID 1 (see read_in_child) -------
+    def to_json(self) -> dict:
+        return {"dirs": self.dirs,
+                "units": {n: {"path": u.path, "instance": u.instance, **u.settings()}
+                          for n, u in self.units.items()},
+                "errors": {n: [e.path, e.reason, e.key, e.line] for n, e in self.errors.items()},
+                "templates": self.templates}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Catalog":
+        c = cls(data["dirs"], read=False)
+        for name, values in data["units"].items():
+            path, instance = values.pop("path"), values.pop("instance")
+            for key, value in values.items():  # JSON made tuples into lists
+                if isinstance(value, list):
+                    values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            c.units[name] = Unit(name, path, instance, **values)
+        c.errors = {n: UnitError(*e) for n, e in data["errors"].items()}
+        c.templates = {n: tuple(t) for n, t in data["templates"].items()}
+        return c
+
+
+def read_in_child(dirs: list[str]) -> Catalog:
+    """Parse the unit files in a forked child and take the result as JSON.
+
+    PID 1 never imports the TOML parser (smaller memory), and a parser bug or a hostile
+    file can at worst kill that child, never PID 1.
+    """
+    import json
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            data = json.dumps(Catalog(dirs).to_json(), default=str).encode()
+            while data:
+                data = data[os.write(w, data):]
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 20):
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    try:
+        return Catalog.from_json(json.loads(b"".join(chunks)))
+    except ValueError:
+        failed = Catalog(dirs, read=False)
+        failed.errors["*"] = UnitError(" ".join(dirs), "the unit parser failed")
+        return failed
 
 
 def open_text(path: str) -> str:

@@ -150,3 +150,15 @@ def test_hostile_files(tmp_path):
     write(tmp_path, "ok", '[service]\nexec = "x"\n')
     c = catalog(tmp_path)
     assert set(c.errors) == {"bin", "we ird", "arr"} and set(c.units) == {"ok"}
+
+
+def test_parsing_child_gives_the_same_catalog(tmp_path):
+    from vigil.unit import read_in_child
+    write(tmp_path, "a", '[unit]\nafter = ["b"]\n[service]\nexec = "x y"\n'
+          'environment = { A = "1" }\nstop_signal = "HUP"\n')
+    write(tmp_path, "bad", '[service]\nexec = "x"\nnope = 1\n')
+    write(tmp_path, "t@", '[service]\nexec = "run %i"\n')
+    direct, child = catalog(tmp_path), read_in_child([str(tmp_path)])
+    assert direct.units == child.units and set(child.units) == {"a"}
+    assert str(child.errors["bad"]) == str(direct.errors["bad"])
+    assert child.get("t@9").exec == ("run", "9")
