@@ -210,7 +210,11 @@ class Init:
         self.final_timer = self.loop.call_later(STOP_GRACE, self._finish)
 
     def _finish(self) -> None:
-        os.sync()
+        if self.machine:
+            from vigil.shutdown import Stage3
+            Stage3(self.stage3_began).run()
+        else:
+            os.sync()
         logs.say(f"{self.action}: done after {time.monotonic() - self.stage3_began:.2f}s")
         if not self.pid1:
             sys.exit(0)

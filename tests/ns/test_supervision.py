@@ -439,3 +439,29 @@ exec = ["/bin/sh", "-c", "for i in $(seq 50); do (sleep 0.3 &); done"]
         assert p.wait(10) == 0
     finally:
         p.kill()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/systemd-notify"), reason="no systemd-notify")
+def test_systemd_notify_from_a_child_process(vigil):
+    vigil.unit("real", """[service]
+type = "notify"
+exec = ["/bin/sh", "-c", "sleep 0.3; systemd-notify --ready --status=up; exec sleep 1000"]
+""")
+    vigil.start()
+    st = vigil.wait_state("real", "running")
+    assert st["status"] == "up"
+
+
+@pytest.mark.parametrize("verb, signo", [("poweroff", 2), ("reboot", 1), ("halt", 2)])
+def test_power_verbs_end_the_namespace_through_reboot2(vigil, verb, signo):
+    vigil.unit("svc", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.unit("orphan", '[service]\ntype = "oneshot"\nexec = ["/bin/sh", "-c", '
+               '"setsid sleep 1000 &"]\n')
+    vigil.start()
+    vigil.wait_state("svc", "running")
+    vigil.ctl(verb, check=True)
+    code = vigil.proc.wait(30)
+    # unshare re-raises the signal that ended the namespace's PID 1
+    assert code == -signo, vigil.console.read_text()
+    console = vigil.console.read_text()
+    assert "svc: signal SIGTERM" in console and f"{verb}: done" in console

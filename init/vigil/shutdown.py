@@ -1,0 +1,95 @@
+"""Stage 3 on a machine, after the services have stopped and the rest was killed:
+random seed, swapoff, sync, unmount in reverse order, / read-only, sync.
+
+Every step is logged with the time since stage 3 began; a step that fails is logged and
+the sequence goes on, because the machine must always go down.
+"""
+
+import os
+import time
+
+from vigil import linux, logs
+
+RANDOM_SEED = "/var/lib/vigil/random-seed"
+# Kernel file systems that stay until the end (and are needed for the console).
+KEEP_MOUNTED = ("/", "/proc", "/sys", "/dev")
+
+
+def unescape(field: str) -> str:
+    """/proc/mounts writes space, tab, newline and backslash as octal escapes."""
+    for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(esc, ch)
+    return field
+
+
+def unmount_order(mounts_text: str) -> list[str]:
+    """Mount points to unmount, the last mounted first; the kernel's own file systems stay."""
+    targets = []
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        target = unescape(fields[1])
+        if any(target == k or (k != "/" and target.startswith(k + "/")) for k in KEEP_MOUNTED):
+            continue
+        targets.append(target)
+    return list(reversed(targets))
+
+
+def active_swaps(swaps_text: str) -> list[str]:
+    return [unescape(line.split()[0]) for line in swaps_text.splitlines()[1:] if line.split()]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class Stage3:
+    def __init__(self, began: float):
+        self.began = began
+
+    def step(self, what: str, fn, *args) -> None:
+        try:
+            fn(*args)
+            logs.say(f"[{time.monotonic() - self.began:6.2f}s] {what}")
+        except OSError as e:
+            logs.error(f"[{time.monotonic() - self.began:6.2f}s] {what}: {e.strerror or e}")
+
+    def run(self) -> None:
+        self.step("saved the random seed", save_random_seed)
+        for swap in active_swaps(_read("/proc/swaps")):
+            self.step(f"swapoff {swap}", linux.swapoff, swap)
+        self.step("sync", os.sync)
+        for target in unmount_order(_read("/proc/self/mounts")):
+            self.step(f"unmount {target}", unmount, target)
+        self.step("remount / read-only", linux.mount, "", "/", None,
+                  linux.MS_REMOUNT | linux.MS_RDONLY)
+        self.step("sync", os.sync)
+
+
+def unmount(target: str) -> None:
+    """Unmount; a busy file system is made read-only and detached instead."""
+    try:
+        linux.umount(target)
+    except OSError as e:
+        if e.errno != 16:  # EBUSY
+            raise
+        try:
+            linux.mount("", target, None, linux.MS_REMOUNT | linux.MS_RDONLY)
+        finally:
+            linux.umount(target, linux.MNT_DETACH)
+
+
+def save_random_seed() -> None:
+    os.makedirs(os.path.dirname(RANDOM_SEED), mode=0o755, exist_ok=True)
+    with open("/dev/urandom", "rb") as src:
+        seed = src.read(512)
+    fd = os.open(RANDOM_SEED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, seed)
+    finally:
+        os.close(fd)
