@@ -5,7 +5,6 @@
 Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -216,63 +215,204 @@ def _follow(path: str) -> int:
 
 
 # --- the sysvinit names ------------------------------------------------------------
+SYSV_USAGE = {
+    "poweroff": "usage: poweroff [-f] [-w] [--no-wall]",
+    "reboot": "usage: reboot [-f] [-w] [--no-wall]",
+    "halt": "usage: halt [-p] [-f] [-w] [--no-wall]",
+    "shutdown": "usage: shutdown [-h|-P|-H|-r] [-k] [-c] [--no-wall] [now|+MIN|HH:MM] [MESSAGE]",
+    "telinit": "usage: telinit 0|6|q|u",
+    "runlevel": "usage: runlevel",
+}
+
+
+def _socket() -> str:
+    return os.environ.get("VIGIL_SOCKET", DEFAULT_SOCKET)
+
+
+def _when(word: str, now: float) -> float:
+    """shutdown's time: now, +MINUTES or HH:MM (the next such time of day)."""
+    if word == "now":
+        return now
+    if word.startswith("+") and word[1:].isdigit():
+        return now + 60 * int(word[1:])
+    hh, sep, mm = word.partition(":")
+    if sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60:
+        t = time.localtime(now)
+        target = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, int(hh), int(mm), 0, 0, 0, -1))
+        return target if target > now else target + 86400
+    raise CtlError(f"invalid time {word!r} (now, +MINUTES or HH:MM)", EXIT_USAGE)
+
+
+def _reboot_now(action: str) -> int:
+    from vigil import linux
+    os.sync()
+    linux.reboot({"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
+                  "halt": linux.RB_HALT_SYSTEM}[action])
+    return EXIT_OK
+
+
 def sysv_main(name: str, argv: list[str]) -> int:
-    """poweroff, reboot, halt: ask vigil (or with -f, call reboot(2) at once)."""
-    if name in ("poweroff", "reboot", "halt"):
-        action = "poweroff" if name == "halt" and "-p" in argv else name
-        if "-f" in argv or "--force" in argv:
-            from vigil import linux
-            os.sync()
-            cmd = {"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
-                   "halt": linux.RB_HALT_SYSTEM}[action]
-            linux.reboot(cmd)
-            return EXIT_OK
-        ask(os.environ.get("VIGIL_SOCKET", DEFAULT_SOCKET), action, [])
+    flags = {a for a in argv if a.startswith("-")}
+    words = [a for a in argv if not a.startswith("-")]
+    if "--help" in flags:
+        print(SYSV_USAGE[name])
         return EXIT_OK
-    print(f"{name}: not supported yet", file=sys.stderr)
-    return EXIT_ERROR
+    if name in ("poweroff", "reboot", "halt"):
+        action = "poweroff" if name == "halt" and "-p" in flags else name
+        if "-w" in flags or "--wtmp-only" in flags:
+            from vigil import utmp
+            utmp.write_shutdown("0" if action != "reboot" else "6")
+            return EXIT_OK
+        if "-f" in flags or "--force" in flags:
+            return _reboot_now(action)
+        ask(_socket(), action, [] if "--no-wall" not in flags else ["--no-wall"])
+        return EXIT_OK
+    if name == "shutdown":
+        return shutdown_main(flags, words)
+    if name == "telinit":
+        return telinit_main(words)
+    if name == "runlevel":
+        from vigil import utmp
+        level = utmp.current_runlevel(utmp.read())
+        if level is None:
+            print("unknown")
+            return EXIT_ERROR
+        print(*level)
+        return EXIT_OK
+    raise CtlError(f"{name}: unknown command name", EXIT_USAGE)
+
+
+def shutdown_main(flags: set[str], words: list[str]) -> int:
+    sock = _socket()
+    if "-c" in flags:
+        ask(sock, "cancel", [])
+        print("Shutdown cancelled.")
+        return EXIT_OK
+    action = "reboot" if "-r" in flags else "halt" if "-H" in flags else "poweroff"
+    now = time.time()
+    when = _when(words[0], now) if words else now + 60  # no time: one minute, as systemd does
+    message = " ".join(words[1:])
+    if "-k" in flags:  # warn only
+        from vigil import utmp
+        utmp.wall(message or f"The system is going down for {action} (not really).")
+        return EXIT_OK
+    wall = "0" if "--no-wall" in flags else "1"
+    ask(sock, "schedule", [action, str(int(when)), wall, *message.split()])
+    if when > now:
+        at = time.strftime("%a %Y-%m-%d %H:%M:%S", time.localtime(when))
+        print(f"Shutdown ({action}) scheduled for {at}, use 'shutdown -c' to cancel.")
+    return EXIT_OK
+
+
+def telinit_main(words: list[str]) -> int:
+    if len(words) != 1:
+        raise CtlError(SYSV_USAGE["telinit"], EXIT_USAGE)
+    level = words[0]
+    sock = _socket()
+    if level in ("0", "6"):
+        ask(sock, "poweroff" if level == "0" else "reboot", [])
+    elif level in ("q", "Q"):
+        ask(sock, "reload", [])
+    elif level in ("2", "3", "4", "5"):
+        pass  # vigil has one normal state: every run level from 2 to 5 is it
+    elif level in ("u", "U"):
+        ask(sock, "reexec", [])
+    elif level in ("1", "s", "S"):
+        raise CtlError("single-user mode is not supported yet", EXIT_ERROR)
+    else:
+        raise CtlError(f"telinit: unknown run level {level!r}", EXIT_USAGE)
+    return EXIT_OK
 
 
 # --- main ----------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vigilctl", description="Control vigil.")
-    p.add_argument("--socket", default=os.environ.get("VIGIL_SOCKET", DEFAULT_SOCKET),
-                   help="control socket (default $VIGIL_SOCKET or %(default)s)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    sub = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    sub.add_parser("list", help="every unit, one line each")
-    sub.add_parser("status", help="the state of units and why").add_argument(
-        "units", nargs="*")
-    for verb in ("start", "stop", "restart"):
-        sub.add_parser(verb, help=f"{verb} units").add_argument("units", nargs="+")
-    sub.add_parser("reload", help="re-read the unit files")
-    logs_p = sub.add_parser("logs", help="a unit's output")
-    logs_p.add_argument("unit")
-    logs_p.add_argument("-n", type=int, default=20, help="lines (0 = all; default 20)")
-    logs_p.add_argument("-f", action="store_true", help="follow")
-    for verb in ("poweroff", "reboot", "halt"):
-        sub.add_parser(verb, help=f"stop everything and {verb}")
-    sub.add_parser("check", help="validate unit directories offline").add_argument(
-        "dirs", nargs="*")
-    sub.add_parser("tree", help="each unit's processes")
-    sub.add_parser("dump", help="effective configuration and state")
-    sub.add_parser("analyze", help="time from start to ready, slowest first")
-    sub.add_parser("version", help="vigil's version and protocol")
-    return p
+USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
+
+  list                     every unit, one line each
+  status [UNIT...]         the state of units, and why
+  start|stop|restart UNIT...
+  reload                   re-read the unit files
+  logs UNIT [-n N] [-f]    a unit's output (default 20 lines; -n 0 for all)
+  check [DIR...]           validate unit directories offline
+  tree                     each unit's processes
+  dump                     effective configuration and state
+  analyze                  time from start to ready, slowest first
+  poweroff|reboot|halt     stop everything, then power off, reboot or halt
+  version                  vigil's version and protocol
+
+The socket is $VIGIL_SOCKET or /run/vigil/control.
+Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
+"""
+# verb -> (fewest, most) arguments
+VERBS = {"list": (0, 0), "status": (0, None), "start": (1, None), "stop": (1, None),
+         "restart": (1, None), "reload": (0, 0), "logs": (1, 4), "poweroff": (0, 0),
+         "reboot": (0, 0), "halt": (0, 0), "check": (0, None), "tree": (0, 0),
+         "dump": (0, 0), "analyze": (0, 0), "version": (0, 0), "ping": (0, 0),
+         "reexec": (0, 0)}
+
+
+def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
+    """A hand parser: vigilctl runs often (scripts, status bars), so it starts fast."""
+    opts = {"socket": _socket(), "json": False}
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            print(USAGE, end="")
+            raise SystemExit(EXIT_OK)
+        if arg == "--json":
+            opts["json"] = True
+        elif arg == "--socket" and i + 1 < len(argv):
+            i += 1
+            opts["socket"] = argv[i]
+        elif arg.startswith("--socket="):
+            opts["socket"] = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    if not rest:
+        raise CtlError("no verb given\n" + USAGE, EXIT_USAGE)
+    verb, args = rest[0], rest[1:]
+    if verb not in VERBS:
+        raise CtlError(f"unknown verb {verb!r}\n" + USAGE, EXIT_USAGE)
+    fewest, most = VERBS[verb]
+    if len(args) < fewest or (most is not None and len(args) > most):
+        raise CtlError(f"{verb}: wrong number of arguments\n" + USAGE, EXIT_USAGE)
+    return opts, verb, args
+
+
+def parse_logs_args(args: list[str]) -> tuple[str, int, bool]:
+    unit, lines, follow = "", 20, False
+    i = 0
+    while i < len(args):
+        if args[i] == "-f":
+            follow = True
+        elif args[i] == "-n" and i + 1 < len(args) and args[i + 1].isdigit():
+            i += 1
+            lines = int(args[i])
+        elif not args[i].startswith("-") and not unit:
+            unit = args[i]
+        else:
+            raise CtlError("usage: vigilctl logs UNIT [-n N] [-f]", EXIT_USAGE)
+        i += 1
+    if not unit:
+        raise CtlError("usage: vigilctl logs UNIT [-n N] [-f]", EXIT_USAGE)
+    return unit, lines, follow
 
 
 def run(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    opts, verb, args = parse_args(argv)
+    as_json, sock = opts["json"], opts["socket"]
     tty = sys.stdout.isatty()
-    if args.verb == "check":
-        return cmd_check(args.dirs, args.json)
-    if args.verb == "logs":
-        return cmd_logs(args.socket, args.unit, args.n, args.f)
-    if args.verb == "tree":
-        return cmd_tree(ask(args.socket, "list", []))
-    if args.verb == "status" and args.units:
-        result = ask(args.socket, "status", args.units)
-        if args.json:
+    if verb == "check":
+        return cmd_check(args, as_json)
+    if verb == "logs":
+        return cmd_logs(sock, *parse_logs_args(args))
+    if verb == "tree":
+        return cmd_tree(ask(sock, "list", []))
+    if verb == "status" and args:
+        result = ask(sock, "status", args)
+        if as_json:
             print(json.dumps(result, indent=2))
         else:
             for i, info in enumerate(result):
@@ -280,25 +420,28 @@ def run(argv: list[str]) -> int:
                     print()
                 print_status(info, tty)
         return EXIT_OK if all(i["state"] == "running" for i in result) else EXIT_NOT_RUNNING
-    verb_args = getattr(args, "units", None) or []
-    result = ask(args.socket, args.verb, verb_args)
-    if args.json:
+    result = ask(sock, verb, args)
+    if as_json:
         print(json.dumps(result, indent=2))
-    elif args.verb == "list":
+    elif verb == "list":
         print_table(result, tty)
-    elif args.verb == "status":
+    elif verb == "status":
         print_table(result["units"], tty)
         for key, problem in sorted(result["problems"].items()):
             print(f"problem: {key}: {problem}")
         for cycle in result["cycles"]:
             print("cycle broken: " + " -> ".join(cycle))
-    elif args.verb in ("start", "stop", "restart"):
+        if result.get("scheduled"):
+            sched = result["scheduled"]
+            at = time.strftime("%H:%M:%S", time.localtime(sched["when"]))
+            print(f"scheduled: {sched['action']} at {at} {sched['message']}".rstrip())
+    elif verb in ("start", "stop", "restart"):
         for info in result:
             print(f"{info['name']}: {_paint(info['state'], tty)} {info.get('reason') or ''}")
-    elif args.verb == "analyze":
+    elif verb == "analyze":
         for row in result:
             print(f"{row['ready_after']:9.3f}s  {row['name']}")
-    elif args.verb == "reload":
+    elif verb == "reload":
         for key in ("added", "removed", "changed"):
             if result[key]:
                 print(f"{key}: {', '.join(result[key])}")

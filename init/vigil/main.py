@@ -92,6 +92,8 @@ class Init:
         self.loop = Loop(on_error=lambda what, e: logs.error(f"error in {what}: {e!r}"))
         self.sup: Supervisor | None = None
         self.final_timer = None
+        self.scheduled: dict | None = None   # a shutdown(8) waiting for its time
+        self.schedule_timers: list = []
 
     # --- stage 1 ---------------------------------------------------------------
     def stage1(self) -> list[str]:
@@ -105,6 +107,11 @@ class Init:
         except OSError as e:
             logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
         cmd = cmdline.read()
+        try:
+            from vigil import utmp
+            utmp.write_boot()
+        except OSError as e:
+            problems.append(f"utmp/wtmp boot record: {e}")
         self.boot_problems = problems
         return [f"getty@{tty}" for tty, _baud in cmd.consoles()]
 
@@ -125,8 +132,7 @@ class Init:
         for i, problem in enumerate(self.boot_problems):
             self.sup.problems[f"boot{i}"] = problem
         try:
-            ControlServer(self.loop, self.opts["control"], Verbs(self.sup, self.power,
-                                                                 self.started))
+            ControlServer(self.loop, self.opts["control"], Verbs(self.sup, self, self.started))
         except OSError as e:  # vigil still supervises without its socket
             logs.error(f"control socket {self.opts['control']}: {e}")
         logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
@@ -169,9 +175,47 @@ class Init:
                 self.power("reboot")
 
     # --- stage 3 ---------------------------------------------------------------
-    def power(self, action: str) -> None:
+    def schedule(self, action: str, when: float, wall: bool, message: str) -> None:
+        """shutdown +M: warn now and at 15, 5 and 1 minute(s) before, then go down."""
+        self.cancel(quiet=True)
+        self.scheduled = {"action": action, "when": when, "message": message, "wall": wall}
+        left = when - time.time()
+        logs.say(f"{action} scheduled in {max(0, left):.0f}s {message}".rstrip())
+        for before in (None, 900, 300, 60):
+            if before is None or before < left:
+                delay = 0 if before is None else left - before
+                self.schedule_timers.append(self.loop.call_later(
+                    delay, lambda b=before or left: self._warn(f"in {round(b / 60)} minute(s)")))
+        self.schedule_timers.append(self.loop.call_later(
+            max(0, left), lambda: self.power(action, wall)))
+
+    def _warn(self, when: str) -> None:
+        s = self.scheduled
+        if s and s["wall"]:
+            self.wall(f"The system is going down for {s['action']} {when}!\n{s['message']}")
+
+    def cancel(self, quiet: bool = False) -> None:
+        for timer in self.schedule_timers:
+            timer.cancel()
+        self.schedule_timers = []
+        if self.scheduled and not quiet:
+            logs.say(f"scheduled {self.scheduled['action']} cancelled")
+            if self.scheduled["wall"]:
+                self.wall("The system shutdown has been cancelled.")
+        self.scheduled = None
+
+    def wall(self, message: str) -> None:
+        """Only the machine's init writes to users' terminals (never a test's namespace)."""
+        if self.machine:
+            from vigil import utmp
+            utmp.wall(message)
+
+    def power(self, action: str, wall: bool = True) -> None:
         if self.action:
             return  # already going down
+        self.cancel(quiet=True)
+        if wall:
+            self.wall(f"The system is going down for {action} NOW!")
         self.action = action
         logs.say(f"{action}: stopping services")
         self.stage3_began = time.monotonic()
@@ -212,7 +256,7 @@ class Init:
     def _finish(self) -> None:
         if self.machine:
             from vigil.shutdown import Stage3
-            Stage3(self.stage3_began).run()
+            Stage3(self.stage3_began, self.action).run()
         else:
             os.sync()
         logs.say(f"{self.action}: done after {time.monotonic() - self.stage3_began:.2f}s")

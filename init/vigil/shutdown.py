@@ -8,7 +8,7 @@ the sequence goes on, because the machine must always go down.
 import os
 import time
 
-from vigil import linux, logs
+from vigil import linux, logs, utmp
 
 RANDOM_SEED = "/var/lib/vigil/random-seed"
 # Kernel file systems that stay until the end (and are needed for the console).
@@ -49,8 +49,8 @@ def _read(path: str) -> str:
 
 
 class Stage3:
-    def __init__(self, began: float):
-        self.began = began
+    def __init__(self, began: float, action: str):
+        self.began, self.action = began, action
 
     def step(self, what: str, fn, *args) -> None:
         try:
@@ -61,6 +61,8 @@ class Stage3:
 
     def run(self) -> None:
         self.step("saved the random seed", save_random_seed)
+        self.step("utmp/wtmp shutdown record", utmp.write_shutdown,
+                  "6" if self.action == "reboot" else "0")
         for swap in active_swaps(_read("/proc/swaps")):
             self.step(f"swapoff {swap}", linux.swapoff, swap)
         self.step("sync", os.sync)

@@ -6,7 +6,6 @@ RequestError with vigilctl's exit code (2 usage, 3 not running, 4 no such unit).
 
 import os
 import time
-from collections.abc import Callable
 
 from vigil import VERSION
 from vigil.control import PROTOCOL, RequestError
@@ -14,10 +13,9 @@ from vigil.supervisor import Supervisor
 
 
 class Verbs:
-    def __init__(self, sup: Supervisor, power: Callable[[str], None],
-                 started: float):
+    def __init__(self, sup: Supervisor, init, started: float):
         self.sup = sup
-        self.power = power      # power("poweroff" | "reboot" | "halt" | "reexec")
+        self.init = init        # main.Init: power(), schedule(), cancel(), scheduled
         self.started = started  # wall-clock time vigil started
 
     def __call__(self, verb: str, args: list[str], uid: int):
@@ -54,7 +52,8 @@ class Verbs:
         if not args:
             return {"units": self.verb_list([]), "problems": self.sup.problems,
                     "cycles": self.sup.cycles, "pid": os.getpid(),
-                    "since": self.started, "summary": self.sup.state_line()}
+                    "since": self.started, "summary": self.sup.state_line(),
+                    "scheduled": self.init.scheduled}
         out = []
         for name in self._units(args):
             svc = self.sup.services.get(name)
@@ -119,18 +118,35 @@ class Verbs:
     def verb_reload(self, args):
         return self.sup.reload()
 
-    def _power(self, action: str):
-        self.power(action)
+    def _power(self, action: str, args: list[str]):
+        self.init.power(action, wall="--no-wall" not in args)
         return action
 
     def verb_poweroff(self, args):
-        return self._power("poweroff")
+        return self._power("poweroff", args)
 
     def verb_reboot(self, args):
-        return self._power("reboot")
+        return self._power("reboot", args)
 
     def verb_halt(self, args):
-        return self._power("halt")
+        return self._power("halt", args)
+
+    def verb_schedule(self, args):
+        """schedule ACTION EPOCH WALL MESSAGE...: what shutdown(8) asks for."""
+        if len(args) < 3 or args[0] not in ("poweroff", "reboot", "halt") \
+                or not args[1].isdigit() or args[2] not in ("0", "1"):
+            raise RequestError("usage: schedule poweroff|reboot|halt EPOCH 0|1 [MESSAGE]", 2)
+        self.init.schedule(args[0], float(args[1]), args[2] == "1", " ".join(args[3:]))
+        return self.init.scheduled
+
+    def verb_cancel(self, args):
+        if not self.init.scheduled:
+            raise RequestError("no shutdown is scheduled", 1)
+        self.init.cancel()
+        return "cancelled"
+
+    def verb_reexec(self, args):
+        raise RequestError("re-executing vigil in place is not supported yet", 1)
 
     def _need(self, args: list[str]) -> list[str]:
         if not args:

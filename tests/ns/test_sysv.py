@@ -1,0 +1,71 @@
+"""The sysvinit command names (vigilctl invoked as shutdown, telinit, runlevel, poweroff)."""
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import VIGILCTL
+
+pytestmark = pytest.mark.ns
+
+
+def as_name(vigil, name: str, *args: str) -> subprocess.CompletedProcess:
+    link = vigil.tmp / "bin" / name
+    link.parent.mkdir(exist_ok=True)
+    if not link.exists():
+        os.symlink(VIGILCTL, link)
+    env = dict(os.environ, VIGIL_SOCKET=vigil.sock)
+    return subprocess.run([str(link), *args], capture_output=True, text=True, env=env,
+                          timeout=20)
+
+
+def test_shutdown_scheduled_then_cancelled(vigil):
+    vigil.unit("svc", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.start()
+    vigil.wait_state("svc", "running")
+    r = as_name(vigil, "shutdown", "-r", "+1", "maintenance", "window")
+    assert r.returncode == 0 and "scheduled for" in r.stdout, r.stderr
+    status = vigil.ctl("status", check=True).stdout
+    assert "scheduled: reboot at" in status and "maintenance window" in status
+    r = as_name(vigil, "shutdown", "-c")
+    assert r.returncode == 0 and "cancelled" in r.stdout
+    assert "scheduled" not in vigil.ctl("status", check=True).stdout
+    assert as_name(vigil, "shutdown", "-c").returncode == 1, "nothing left to cancel"
+    assert vigil.proc.poll() is None and vigil.state("svc") == "running"
+
+
+def test_shutdown_now_powers_off(vigil):
+    vigil.start()
+    r = as_name(vigil, "shutdown", "-h", "now")
+    assert r.returncode == 0, r.stderr
+    assert vigil.proc.wait(20) == -signal.SIGINT
+
+
+def test_telinit_6_reboots_and_q_reloads(vigil):
+    vigil.start()
+    vigil.unit("late", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    assert as_name(vigil, "telinit", "q").returncode == 0
+    vigil.wait_state("late", "running")
+    assert as_name(vigil, "telinit", "x").returncode == 2
+    assert as_name(vigil, "telinit", "6").returncode == 0
+    assert vigil.proc.wait(20) == -signal.SIGHUP
+
+
+def test_bad_times_and_usage(vigil):
+    vigil.start()
+    r = as_name(vigil, "shutdown", "-r", "25:99")
+    assert r.returncode == 2 and "invalid time" in r.stderr
+    assert vigil.ctl("frobnicate").returncode == 2
+    assert vigil.ctl("stop").returncode == 2
+    assert vigil.proc.poll() is None
+
+
+def test_sigterm_to_pid1_is_a_poweroff(vigil):
+    vigil.unit("svc", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.start()
+    vigil.wait_state("svc", "running")
+    os.kill(vigil.host_pid(), signal.SIGTERM)
+    assert vigil.proc.wait(20) == -signal.SIGINT
+    assert "svc: signal SIGTERM" in vigil.console.read_text()
