@@ -67,20 +67,27 @@ class Client:
 
 
 class ControlServer:
-    def __init__(self, loop, path: str, handle: Callable[[str, list[str], int], object]):
-        """handle(verb, args, uid) returns the result or raises RequestError."""
+    def __init__(self, loop, path: str, handle: Callable[[str, list[str], int], object],
+                 fd: int = -1):
+        """handle(verb, args, uid) returns the result or raises RequestError.
+        fd: a listening socket inherited across a re-exec, used instead of binding anew."""
         self.loop, self.path, self.handle = loop, path, handle
         self.clients: dict[int, Client] = {}
-        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
-                                  | socket.SOCK_CLOEXEC)
-        self.sock.bind(path)
-        os.chmod(path, 0o666)  # reading verbs are open to local users; SO_PEERCRED guards the rest
-        self.sock.listen(64)
+        if fd >= 0:
+            self.sock = socket.socket(fileno=fd)
+            self.sock.set_inheritable(False)
+            self.sock.setblocking(False)
+        else:
+            os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+                                      | socket.SOCK_CLOEXEC)
+            self.sock.bind(path)
+            os.chmod(path, 0o666)  # reading is open to local users; SO_PEERCRED guards the rest
+            self.sock.listen(64)
         loop.add(self.sock.fileno(), self._accept)
 
     def _accept(self, _mask: int) -> None:

@@ -85,6 +85,15 @@ class ServiceLog:
         self.last_error = ""
         self.lines = 0           # lines seen in total, for status and tests
 
+    def adopt(self, read_fd: int, write_fd: int) -> None:
+        """Take over the pipe of the vigil this one replaced (re-exec), closing our new one."""
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+        self.read_fd, self.write_fd = read_fd, write_fd
+        for fd in (read_fd, write_fd):
+            os.set_inheritable(fd, False)
+        os.set_blocking(read_fd, False)
+
     def close(self) -> None:
         self.flush_partial()
         for fd in (self.read_fd, self.write_fd, self.file_fd):

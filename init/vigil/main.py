@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-from vigil import VERSION, linux, logs, spawn
+from vigil import VERSION, linux, logs, reexec, spawn
 from vigil.control import ControlServer
 from vigil.loop import Loop
 from vigil.supervisor import Supervisor
@@ -44,7 +44,7 @@ REBOOT_CMDS = {"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
 
 def parse_args(argv: list[str]) -> dict:
     opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
-            "boot": None}
+            "boot": None, "resume": -1}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> dict:
             sys.exit(0)
         if arg in ("--boot", "--no-boot"):
             opts["boot"] = arg == "--boot"
+        elif arg == "--resume" and i + 1 < len(argv) and argv[i + 1].isdigit():
+            i += 1
+            opts["resume"] = int(argv[i])  # the state fd of the vigil that re-exec'd us
         elif arg in ("--units", "--log-dir", "--control") and i + 1 < len(argv):
             i += 1
             if arg == "--units":
@@ -94,6 +97,8 @@ class Init:
         self.final_timer = None
         self.scheduled: dict | None = None   # a shutdown(8) waiting for its time
         self.schedule_timers: list = []
+        self.control: ControlServer | None = None
+        self.reexecs = 0
 
     # --- stage 1 ---------------------------------------------------------------
     def stage1(self) -> list[str]:
@@ -121,7 +126,8 @@ class Init:
         _ensure_stdio()
         _raise_fd_limit()
         self.boot_problems: list[str] = []
-        extra = self.stage1() if self.machine else []
+        resumed = reexec.load(self.opts["resume"]) if self.opts["resume"] >= 0 else None
+        extra = self.stage1() if self.machine and not resumed else []
         if not self.pid1:
             linux.set_child_subreaper()
         sfd = linux.signalfd(SIGNALS)
@@ -132,14 +138,25 @@ class Init:
         for i, problem in enumerate(self.boot_problems):
             self.sup.problems[f"boot{i}"] = problem
         try:
-            ControlServer(self.loop, self.opts["control"], Verbs(self.sup, self, self.started))
+            self.control = ControlServer(self.loop, self.opts["control"],
+                                         Verbs(self.sup, self, self.started),
+                                         fd=resumed["control_fd"] if resumed else -1)
         except OSError as e:  # vigil still supervises without its socket
             logs.error(f"control socket {self.opts['control']}: {e}")
         logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
                  + (" (machine init)" if self.machine else ""))
         self.sup.load()
+        if resumed:
+            reexec.restore(self, resumed)
+            return
         self.sup.boot(extra)
         logs.say(f"started: {self.sup.state_line()}")
+
+    def reexec(self) -> None:
+        """Exec the (possibly upgraded) vigil program in place, once the reply is sent."""
+        if self.action:
+            raise OSError("already shutting down")
+        self.loop.call_later(0, lambda: reexec.execute(self))
 
     def serve(self) -> None:
         """The loop, forever. As PID 1 even an unexpected error only costs one iteration."""

@@ -29,7 +29,8 @@ class Verbs:
         return "pong"
 
     def verb_version(self, args):
-        return {"version": VERSION, "protocol": PROTOCOL, "pid": os.getpid()}
+        return {"version": VERSION, "protocol": PROTOCOL, "pid": os.getpid(),
+                "reexecs": self.init.reexecs}
 
     def _invalid(self, name: str) -> dict:
         err = self.sup.errors[name]
@@ -146,7 +147,11 @@ class Verbs:
         return "cancelled"
 
     def verb_reexec(self, args):
-        raise RequestError("re-executing vigil in place is not supported yet", 1)
+        try:
+            self.init.reexec()
+        except OSError as e:
+            raise RequestError(f"reexec: {e}", 1) from None
+        return "re-executing"
 
     def _need(self, args: list[str]) -> list[str]:
         if not args:
