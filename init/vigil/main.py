@@ -33,6 +33,7 @@ USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boo
 
 ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
 STOP_GRACE = 3.0                # seconds between SIGTERM and SIGKILL to what is left at the end
+SHUTDOWN_TIMEOUT = 120.0        # stage 3 goes on after this even if services are still stopping
 
 # Signals vigil handles (all through the signalfd).
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
@@ -99,6 +100,7 @@ class Init:
         self.schedule_timers: list = []
         self.control: ControlServer | None = None
         self.reexecs = 0
+        self.shutdown_timeout = SHUTDOWN_TIMEOUT
 
     # --- stage 1 ---------------------------------------------------------------
     def stage1(self) -> list[str]:
@@ -236,9 +238,19 @@ class Init:
         self.action = action
         logs.say(f"{action}: stopping services")
         self.stage3_began = time.monotonic()
+        self.shutdown_timer = self.loop.call_later(self.shutdown_timeout, self._shutdown_late)
         self.sup.shutdown(self._services_stopped)
 
+    def _shutdown_late(self) -> None:
+        """The overall limit: go on with stage 3 whatever is still stopping."""
+        late = sorted(n for n, s in self.sup.services.items() if s.up)
+        logs.error(f"{self.action}: still stopping after {self.shutdown_timeout}s: "
+                   f"{', '.join(late)}; going on")
+        self.sup.on_all_stopped = None
+        self._services_stopped()
+
     def _services_stopped(self) -> None:
+        self.shutdown_timer.cancel()
         logs.say(f"{self.action}: services stopped in "
                  f"{time.monotonic() - self.stage3_began:.2f}s")
         if not self.pid1:

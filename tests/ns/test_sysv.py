@@ -69,3 +69,36 @@ def test_sigterm_to_pid1_is_a_poweroff(vigil):
     os.kill(vigil.host_pid(), signal.SIGTERM)
     assert vigil.proc.wait(20) == -signal.SIGINT
     assert "svc: signal SIGTERM" in vigil.console.read_text()
+
+
+def test_chain_stops_in_reverse_order(vigil):
+    # each service records when it got SIGTERM; c requires b requires a
+    for name, dep in (("a", ""), ("b", "a"), ("c", "b")):
+        req = f'[unit]\nrequires = ["{dep}"]\n' if dep else ""
+        vigil.unit(name, req + f"""[service]
+exec = ["/bin/sh", "-c", "trap 'date +%s.%N > $OUT/{name}.stop; sleep 0.2; exit 0' TERM; \
+while :; do sleep 0.05; done"]
+""")
+    vigil.start()
+    vigil.wait_state("c", "running")
+    vigil.ctl("poweroff", check=True)
+    assert vigil.proc.wait(30) == -signal.SIGINT
+    a, b, c = (float((vigil.out / f"{n}.stop").read_text()) for n in "abc")
+    assert c < b < a
+    assert b - c >= 0.2 and a - b >= 0.2, "each waits until the one after it has exited"
+
+
+def test_sigterm_ignoring_service_delays_shutdown_by_its_stop_timeout(vigil):
+    vigil.unit("stubborn", """[service]
+exec = ["/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]
+stop_timeout = 2
+""")
+    vigil.unit("quick", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.start()
+    vigil.wait_state("stubborn", "running")
+    vigil.ctl("poweroff", check=True)
+    assert vigil.proc.wait(30) == -signal.SIGINT
+    console = vigil.console.read_text()
+    assert "stubborn: still running 2s after the stop signal, sending SIGKILL" in console
+    took = float(console.split("services stopped in ")[1].split("s")[0])
+    assert 2 <= took < 2 + 1.5, f"bounded by the stop_timeout: {took}"
