@@ -1,7 +1,9 @@
 """Logging: vigil's own messages, and each service's output captured through a pipe.
 
 vigil's own lines go to stderr (the console) and, when it is the machine's PID 1, to
-/dev/kmsg so that dmesg shows them.
+/dev/kmsg so that dmesg shows them. The kmsg copy is written at debug level (errors and
+warnings say so in the text) so that the kernel does not echo it to the console a second
+time, and the console copy does not depend on the kernel's rate limit on /dev/kmsg.
 
 A service's stdout and stderr share one pipe that vigil holds for the unit's whole life
 (so output from a restarted or double-forked process still arrives). Complete lines are
@@ -39,16 +41,20 @@ def use_kmsg() -> None:
         _kmsg_fd = -1
 
 
+KMSG_PREFIX = "<31>"  # facility daemon (3 << 3), level debug (7): never echoed to the console
+LEVEL_WORDS = {3: "error: ", 4: "warning: "}
+
+
 def say(message: str, level: int = 6) -> None:
     """One line from vigil itself. level is the syslog priority (3 error, 4 warning, 6 info)."""
-    line = f"vigil: {message}\n"
+    line = f"vigil: {LEVEL_WORDS.get(level, '')}{message}\n"
     try:
         os.write(2, line.encode(errors="replace"))
     except OSError:
         pass
     if _kmsg_fd >= 0:
         try:
-            os.write(_kmsg_fd, f"<{level}>{line}".encode(errors="replace"))
+            os.write(_kmsg_fd, (KMSG_PREFIX + line).encode(errors="replace"))
         except OSError:
             pass
 
