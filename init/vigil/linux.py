@@ -47,6 +47,22 @@ def read_signals(fd: int) -> list[tuple[int, int]]:
             out.append((signo, pid))
 
 
+# --- rt_sigaction(2) -------------------------------------------------------------
+_SYS_RT_SIGACTION = 13  # x86_64
+_SIG_DFL_ACTION = bytes(32)  # struct kernel_sigaction: handler SIG_DFL (0), no flags, no mask
+
+
+def default_all_signals() -> None:
+    """Every signal back to its default action, in a child before exec.
+
+    Raw syscalls, because glibc refuses to touch its own real-time signals 32 and 33, and
+    an ignored disposition of those would otherwise pass from vigil's parent to services.
+    """
+    for sig in range(1, 65):
+        if sig not in (9, 19):  # SIGKILL, SIGSTOP cannot be changed
+            _libc.syscall(_SYS_RT_SIGACTION, sig, _SIG_DFL_ACTION, None, 8)
+
+
 # --- prctl(2) ------------------------------------------------------------------
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -126,3 +142,29 @@ def init_module(image: bytes, params: str) -> None:
 
 def finit_module(fd: int, params: str) -> None:
     _check(_libc.syscall(_SYS_FINIT_MODULE, fd, params.encode(), 0), "finit_module")
+
+
+# --- finit_module(2) with MODULE_INIT_COMPRESSED_FILE ------------------------------
+MODULE_INIT_COMPRESSED_FILE = 4
+
+
+def finit_module_compressed(fd: int, params: str) -> None:
+    """Let the kernel decompress the module itself (kernels built with MODULE_DECOMPRESS)."""
+    _check(_libc.syscall(_SYS_FINIT_MODULE, fd, params.encode(),
+                         MODULE_INIT_COMPRESSED_FILE), "finit_module")
+
+
+# --- settimeofday(2), the timezone half only -----------------------------------------
+class _Timezone(ctypes.Structure):
+    _fields_ = [("tz_minuteswest", ctypes.c_int), ("tz_dsttime", ctypes.c_int)]
+
+
+def set_kernel_timezone(minutes_west: int) -> None:
+    """settimeofday(NULL, &tz): the kernel's idea of local time (FAT times, some RTCs).
+
+    The first such call since boot also shifts the clock by minutes_west when it is not 0
+    (the kernel assumes the hardware clock kept local time), so a caller whose hardware
+    clock keeps UTC makes a first call with 0.
+    """
+    tz = _Timezone(minutes_west, 0)
+    _check(_libc.settimeofday(None, ctypes.byref(tz)), "settimeofday")

@@ -19,7 +19,7 @@ from vigil import VERSION, linux, logs, reexec, spawn
 from vigil.control import ControlServer
 from vigil.loop import Loop
 from vigil.supervisor import Supervisor
-from vigil.unit import UNIT_DIRS
+from vigil.unit import RUNTIME_UNITS, UNIT_DIRS
 from vigil.verbs import Verbs
 
 USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot|--no-boot]
@@ -106,7 +106,7 @@ class Init:
     def stage1(self) -> list[str]:
         """Boot steps of the machine's PID 1. Returns the extra units to start (gettys)."""
         from vigil.boot import cmdline, early
-        problems = early.mount_essentials()
+        problems = [f"system: {p}" for p in early.mount_essentials()]
         early.console_on_stdio()
         logs.use_kmsg()
         try:
@@ -114,13 +114,35 @@ class Init:
         except OSError as e:
             logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
         cmd = cmdline.read()
+        from vigil.boot import system
+        more, self.boot_env = system.bring_up(cmd)  # modules, fstab, swap, settings
+        problems += more
+        self._generate_units()
         try:
             from vigil import utmp
-            utmp.write_boot()
+            utmp.write_boot()  # after fstab: wtmp needs / read-write
         except OSError as e:
-            problems.append(f"utmp/wtmp boot record: {e}")
+            problems.append(f"system: utmp/wtmp boot record: {e}")
         self.boot_problems = problems
-        return [f"getty@{tty}" for tty, _baud in cmd.consoles()]
+        gettys = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
+        if os.path.exists("/sys/class/tty/tty1") and "getty@tty1" not in gettys:
+            gettys.append("getty@tty1")
+        return gettys
+
+    def _generate_units(self) -> None:
+        """Units that depend on what this machine has (udev) go to /run/vigil/units."""
+        from vigil.boot import udev
+        found = udev.find()
+        if found is None:
+            logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
+            return
+        try:
+            os.makedirs(RUNTIME_UNITS, exist_ok=True)
+            for name, text in udev.units(*found).items():
+                with open(os.path.join(RUNTIME_UNITS, name + ".toml"), "w") as f:
+                    f.write(text)
+        except OSError as e:
+            logs.error(f"cannot write the udev units to {RUNTIME_UNITS}: {e}")
 
     # --- stage 2 ---------------------------------------------------------------
     def setup(self) -> None:
@@ -128,6 +150,7 @@ class Init:
         _ensure_stdio()
         _raise_fd_limit()
         self.boot_problems: list[str] = []
+        self.boot_env: dict[str, str] = {}
         resumed = reexec.load(self.opts["resume"]) if self.opts["resume"] >= 0 else None
         extra = self.stage1() if self.machine and not resumed else []
         if not self.pid1:
@@ -136,9 +159,10 @@ class Init:
         self.loop.add(sfd, lambda _mask: self.on_signals(linux.read_signals(sfd)))
         runtime_dir = os.path.dirname(self.opts["control"])
         self.sup = Supervisor(self.loop, self.opts["units"], self.opts["log_dir"], runtime_dir,
-                              spawn.system_environment())
-        for i, problem in enumerate(self.boot_problems):
-            self.sup.problems[f"boot{i}"] = problem
+                              spawn.system_environment(self.boot_env))
+        if self.boot_problems:
+            from vigil.boot.system import problem_table
+            self.sup.problems.update(problem_table(self.boot_problems))
         try:
             self.control = ControlServer(self.loop, self.opts["control"],
                                          Verbs(self.sup, self, self.started),

@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 
+from vigil import linux
 from vigil.unit import Unit
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -113,12 +114,7 @@ def spawn(p: Plan, stdout_fd: int) -> int:
 
 def _child(p: Plan, stdout_fd: int, err_fd: int) -> None:
     os.setsid()
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
+    linux.default_all_signals()
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     if p.tty:
         tty = os.open(p.tty, os.O_RDWR)  # first tty a session leader opens: its ctty

@@ -9,7 +9,9 @@ until it reads units.
 import os
 import signal
 
-UNIT_DIRS = ["/usr/lib/vigil/units", "/etc/vigil/units"]
+# Stock units, then units generated at boot for this machine (udev), then the admin's.
+RUNTIME_UNITS = "/run/vigil/units"
+UNIT_DIRS = ["/usr/lib/vigil/units", RUNTIME_UNITS, "/etc/vigil/units"]
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
 TYPES = ("simple", "notify", "oneshot", "forking")
 RESTARTS = ("always", "on-failure", "never")

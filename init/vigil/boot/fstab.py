@@ -1,0 +1,489 @@
+"""/etc/fstab: parsed (pure), then mounted in stage 1.
+
+Ordering of units after mounts: there is none to declare. Stage 1 remounts / and mounts
+every fstab entry (except `noauto` and `_netdev` ones) *before* the supervisor starts any
+unit, so every unit can rely on the local file systems being there (or, for a failed
+`nofail` entry, knowingly absent). Network file systems (`_netdev`) are left to a unit.
+
+Failures never stop the boot: a failed `nofail` entry is a warning; any other failure is an
+error, logged and returned as a problem (shown by `vigilctl status` under the key `fstab`).
+
+Devices named by UUID=, LABEL=, PARTUUID= or PARTLABEL= are found through /dev/disk/by-*
+(when udev made the links), else with blkid when it is installed, else by reading the
+superblocks of the block devices in /sys/class/block ourselves (ext2/3/4, xfs, btrfs, vfat,
+swap). A device that is not there yet is waited for, with a time limit.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from vigil import linux, logs
+
+DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
+NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
+
+# option -> (flags to set, flags to clear)
+FLAG_OPTIONS: dict[str, tuple[int, int]] = {
+    "ro": (linux.MS_RDONLY, 0), "rw": (0, linux.MS_RDONLY),
+    "nosuid": (linux.MS_NOSUID, 0), "suid": (0, linux.MS_NOSUID),
+    "nodev": (linux.MS_NODEV, 0), "dev": (0, linux.MS_NODEV),
+    "noexec": (linux.MS_NOEXEC, 0), "exec": (0, linux.MS_NOEXEC),
+    "sync": (linux.MS_SYNCHRONOUS, 0), "async": (0, linux.MS_SYNCHRONOUS),
+    "dirsync": (linux.MS_DIRSYNC, 0),
+    "mand": (linux.MS_MANDLOCK, 0), "nomand": (0, linux.MS_MANDLOCK),
+    "noatime": (linux.MS_NOATIME, 0), "atime": (0, linux.MS_NOATIME),
+    "nodiratime": (linux.MS_NODIRATIME, 0), "diratime": (0, linux.MS_NODIRATIME),
+    "relatime": (linux.MS_RELATIME, 0), "norelatime": (0, linux.MS_RELATIME),
+    "strictatime": (linux.MS_STRICTATIME, 0), "nostrictatime": (0, linux.MS_STRICTATIME),
+    "lazytime": (linux.MS_LAZYTIME, 0), "nolazytime": (0, linux.MS_LAZYTIME),
+    "silent": (linux.MS_SILENT, 0), "loud": (0, linux.MS_SILENT),
+    "bind": (linux.MS_BIND, 0), "rbind": (linux.MS_BIND | linux.MS_REC, 0),
+    # mount(8): user and users imply noexec, nosuid, nodev unless a later option says otherwise.
+    "user": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
+    "users": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
+    "owner": (linux.MS_NOSUID | linux.MS_NODEV, 0),
+    "group": (linux.MS_NOSUID | linux.MS_NODEV, 0),
+}
+# Meaningful to mount(8) or to us, never to the kernel.
+USERSPACE_OPTIONS = {"defaults", "auto", "noauto", "nofail", "_netdev", "nouser", "remount",
+                     "loop", "sw"}
+TAGS = ("UUID", "LABEL", "PARTUUID", "PARTLABEL")
+BY_DIR = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid",
+          "PARTLABEL": "by-partlabel"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    line: int
+    spec: str                  # as written (unescaped): /dev/vda1, UUID=..., tmpfs, /srv/a
+    target: str
+    fstype: str
+    options: tuple[str, ...]
+    flags: int                 # MS_* for mount(2)
+    data: str                  # the rest, for the file system
+    freq: int = 0
+    passno: int = 0
+    noauto: bool = False
+    nofail: bool = False
+    netdev: bool = False
+    device_timeout: float | None = None   # x-systemd.device-timeout=, when given
+
+    @property
+    def is_swap(self) -> bool:
+        return self.fstype == "swap"
+
+    def option_value(self, key: str) -> str | None:
+        for opt in self.options:
+            name, eq, value = opt.partition("=")
+            if name == key:
+                return value if eq else ""
+        return None
+
+
+@dataclass
+class Fstab:
+    mounts: list[Entry] = field(default_factory=list)
+    swaps: list[Entry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def root(self) -> Entry | None:
+        return next((e for e in self.mounts if e.target == "/"), None)
+
+
+def unescape(field_text: str) -> str:
+    """fstab writes space, tab, newline, backslash (any byte) as \\ooo octal."""
+    out, i = [], 0
+    while i < len(field_text):
+        chunk = field_text[i + 1:i + 4]
+        if field_text[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
+            out.append(chr(int(chunk, 8)))
+            i += 4
+        else:
+            out.append(field_text[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_options(options: list[str]) -> tuple[int, str]:
+    """Options -> (MS_* flags, the data string for the file system). Later options win."""
+    flags, data = 0, []
+    for opt in options:
+        name = opt.partition("=")[0]
+        if opt in FLAG_OPTIONS:
+            add, remove = FLAG_OPTIONS[opt]
+            flags = (flags | add) & ~remove
+        elif opt in USERSPACE_OPTIONS or name.startswith("x-") or name in ("comment", "helper"):
+            continue
+        elif opt:
+            data.append(opt)
+    return flags, ",".join(data)
+
+
+def parse(text: str, filename: str = "/etc/fstab") -> Fstab:
+    """Every line of an fstab; a bad line is a problem naming file:line and is skipped."""
+    tab = Fstab()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) < 3:
+            tab.problems.append(f"{filename}:{number}: needs at least device, mount point "
+                                f"and type, got {line!r}")
+            continue
+        if len(fields) > 6:
+            tab.problems.append(f"{filename}:{number}: more than 6 fields (a space in a name "
+                                "must be written \\040)")
+            continue
+        spec, target, fstype = (unescape(f) for f in fields[:3])
+        options = [unescape(o) for o in (fields[3] if len(fields) > 3 else "defaults").split(",")]
+        try:
+            freq = int(fields[4]) if len(fields) > 4 else 0
+            passno = int(fields[5]) if len(fields) > 5 else 0
+        except ValueError:
+            tab.problems.append(f"{filename}:{number}: dump and pass must be numbers")
+            continue
+        if spec == "":
+            tab.problems.append(f"{filename}:{number}: empty device")
+            continue
+        tag, eq, value = spec.partition("=")
+        if eq and tag in TAGS:
+            if not value.strip('"'):
+                tab.problems.append(f"{filename}:{number}: {tag}= needs a value")
+                continue
+            spec = f"{tag}={value.strip(chr(34))}"
+        swap = fstype == "swap"
+        if not swap and not target.startswith("/"):
+            tab.problems.append(f"{filename}:{number}: mount point {target!r} is not an "
+                                "absolute path")
+            continue
+        flags, data = parse_options(options)
+        timeout = None
+        for opt in options:
+            key, _, value = opt.partition("=")
+            if key in ("x-systemd.device-timeout", "x-vigil.device-timeout"):
+                try:
+                    timeout = float(value.rstrip("s"))
+                except ValueError:
+                    tab.problems.append(f"{filename}:{number}: {key}: not a number of seconds")
+        entry = Entry(number, spec, os.path.normpath(target) if not swap else target, fstype,
+                      tuple(options), flags, data, freq, passno,
+                      noauto="noauto" in options, nofail="nofail" in options,
+                      netdev="_netdev" in options, device_timeout=timeout)
+        (tab.swaps if swap else tab.mounts).append(entry)
+    return tab
+
+
+def parse_mounts(text: str) -> dict[str, tuple[str, str, str]]:
+    """/proc/self/mounts -> target -> (source, type, options); the last mount wins."""
+    out = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 4:
+            out[unescape(f[1])] = (unescape(f[0]), f[2], f[3])
+    return out
+
+
+# --- finding devices ------------------------------------------------------------------
+
+def _read(path: str, size: int = -1) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read(size)
+    except OSError:
+        return ""
+
+
+def _uuid(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace").strip()
+
+
+def probe(head: bytes) -> dict[str, str]:
+    """A file system's TYPE, UUID and LABEL from its first 68 KiB (the superblocks)."""
+    le = int.from_bytes
+    if len(head) >= 4096 and head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
+        return {"TYPE": "swap", "UUID": _uuid(head[1036:1052]), "LABEL": _text(head[1052:1068])}
+    if len(head) >= 2048 and le(head[1080:1082], "little") == 0xEF53:
+        compat, incompat = le(head[1116:1120], "little"), le(head[1120:1124], "little")
+        kind = "ext4" if incompat & 0x2C0 else "ext3" if compat & 0x4 else "ext2"
+        return {"TYPE": kind, "UUID": _uuid(head[1128:1144]), "LABEL": _text(head[1144:1160])}
+    if head[:4] == b"XFSB":
+        return {"TYPE": "xfs", "UUID": _uuid(head[32:48]), "LABEL": _text(head[108:120])}
+    if len(head) >= 65536 + 555 and head[65536 + 64:65536 + 72] == b"_BHRfS_M":
+        return {"TYPE": "btrfs", "UUID": _uuid(head[65568:65584]),
+                "LABEL": _text(head[65536 + 299:65536 + 555])}
+    if len(head) >= 512 and head[510:512] == b"\x55\xaa":
+        for kind_at, serial_at, label_at in ((82, 67, 71), (54, 39, 43)):
+            if head[kind_at:kind_at + 3] == b"FAT":
+                serial = head[serial_at:serial_at + 4][::-1].hex().upper()
+                label = _text(head[label_at:label_at + 11])
+                return {"TYPE": "vfat", "UUID": f"{serial[:4]}-{serial[4:]}",
+                        "LABEL": "" if label == "NO NAME" else label}
+    return {}
+
+
+def _block_devices() -> list[str]:
+    try:
+        return sorted(os.listdir("/sys/class/block"))
+    except OSError:
+        return []
+
+
+def _scan_superblocks(tag: str, value: str) -> str | None:
+    for name in _block_devices():
+        dev = f"/dev/{name}"
+        if tag == "PARTLABEL":
+            uevent = _read(f"/sys/class/block/{name}/uevent")
+            if f"PARTNAME={value}" in uevent.splitlines():
+                return dev
+            continue
+        try:
+            with open(dev, "rb") as f:
+                found = probe(f.read(65536 + 4096))
+        except OSError:
+            continue
+        want = value.lower() if tag == "UUID" else value
+        have = found.get(tag, "")
+        if (have.lower() if tag == "UUID" else have) == want and have:
+            return dev
+    return None
+
+
+def _blkid(tag: str, value: str) -> str | None:
+    import shutil
+    import subprocess
+    exe = shutil.which("blkid", path="/sbin:/usr/sbin:/bin:/usr/bin")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "-l", "-o", "device", "-t", f"{tag}={value}"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else None
+
+
+def find_device(spec: str) -> str | None:
+    """The device node for a spec, or None when it is not (yet) there."""
+    tag, eq, value = spec.partition("=")
+    if not (eq and tag in TAGS):
+        return spec if os.path.exists(spec) else None
+    link = os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f"))
+    if os.path.exists(link):
+        return os.path.realpath(link)
+    if tag == "PARTUUID":   # our own scan does not read partition tables
+        return _blkid(tag, value)
+    return _blkid(tag, value) or _scan_superblocks(tag, value)
+
+
+def wait_for_device(spec: str, timeout: float) -> str | None:
+    """find_device, tried again as devices appear, until timeout.
+
+    Stage 1 runs before the event loop, so blocking here is allowed. pyudev (when it can
+    be imported) wakes us when the kernel announces a block device; without it we poll.
+    """
+    device = find_device(spec)
+    if device or timeout <= 0:
+        return device
+    monitor = _block_monitor()
+    deadline = time.monotonic() + timeout
+    logs.say(f"waiting up to {timeout:g}s for {spec}")
+    while time.monotonic() < deadline:
+        # Capped: a /dev/disk/by-* link appears a little after the kernel's event.
+        wait = min(0.25, max(0.0, deadline - time.monotonic()))
+        if monitor is not None:
+            try:
+                monitor.poll(timeout=wait)
+            except Exception:  # noqa: BLE001 - a broken monitor only means we poll
+                monitor = None
+        else:
+            time.sleep(wait)
+        device = find_device(spec)
+        if device:
+            return device
+    return None
+
+
+def _block_monitor():  # -> pyudev.Monitor | None
+    try:
+        import pyudev
+        monitor = pyudev.Monitor.from_netlink(pyudev.Context(), source="kernel")
+        monitor.filter_by("block")
+        monitor.start()
+        return monitor
+    except Exception:  # noqa: BLE001 - no pyudev or no libudev: we poll instead
+        return None
+
+
+# --- the side effects -------------------------------------------------------------------
+
+def needs_device(entry: Entry) -> bool:
+    """A block device (or a tag naming one), as opposed to tmpfs, proc, a bind source..."""
+    if linux.MS_BIND & entry.flags:
+        return False
+    tag, eq, _ = entry.spec.partition("=")
+    return bool(eq and tag in TAGS) or entry.spec.startswith("/dev/")
+
+
+def run_fsck(device: str, fstype: str) -> str | None:
+    """fsck -a when an fsck exists; None when all is well, else why not."""
+    import shutil
+    import subprocess
+    exe = shutil.which("fsck", path="/sbin:/usr/sbin:/bin:/usr/bin")
+    if not exe:
+        return None
+    argv = [exe, "-a"] + (["-t", fstype] if fstype not in ("auto", "") else []) + [device]
+    logs.say(f"checking {device}: {' '.join(argv)}")
+    try:
+        code = subprocess.run(argv, check=False, timeout=3600).returncode
+    except (OSError, subprocess.SubprocessError) as e:
+        logs.warn(f"fsck {device}: {e}")
+        return None
+    if code in (0, 1):
+        logs.say(f"fsck {device}: " + ("clean" if code == 0 else "errors corrected"))
+        return None
+    if code == 2 or code == 3:
+        logs.warn(f"fsck {device}: errors corrected, a reboot is recommended")
+        return None
+    if code & 8 and not code & 4:
+        logs.warn(f"fsck {device}: fsck itself failed (exit status {code}); mounting anyway")
+        return None
+    return f"fsck found errors it could not correct (exit status {code})"
+
+
+def _fs_types() -> list[str]:
+    """File system types worth trying for `auto` (those that need a device)."""
+    out = []
+    for line in _read("/proc/filesystems").splitlines():
+        f = line.split()
+        if len(f) == 1:
+            out.append(f[0])
+    return out
+
+
+def _mount(source: str, entry: Entry) -> None:
+    fstype = entry.fstype
+    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
+        try:
+            with open(source, "rb") as f:
+                fstype = probe(f.read(65536 + 4096)).get("TYPE", "")
+        except OSError:
+            fstype = ""
+    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
+        last = OSError(19, "no file system type found")
+        for kind in _fs_types():
+            try:
+                linux.mount(source, entry.target, kind, entry.flags, entry.data or None)
+                return
+            except OSError as e:
+                last = e
+        raise last
+    fstype_arg = None if entry.flags & linux.MS_BIND else fstype
+    linux.mount(source, entry.target, fstype_arg, entry.flags & ~linux.MS_RDONLY
+                if entry.flags & linux.MS_BIND else entry.flags, entry.data or None)
+    if entry.flags & linux.MS_BIND and entry.flags & (linux.MS_RDONLY | linux.MS_NOSUID
+                                                      | linux.MS_NODEV | linux.MS_NOEXEC):
+        # A bind mount takes its flags only on a second, remounting call.
+        linux.mount("none", entry.target, None,
+                    linux.MS_REMOUNT | linux.MS_BIND | (entry.flags & ~linux.MS_REC), None)
+
+
+def why(e: OSError) -> str:
+    """The reason alone: linux.* errors say "mount /x: reason", and the entry names /x."""
+    plain = os.strerror(e.errno) if e.errno else ""
+    if plain and e.strerror and e.strerror.endswith(plain):
+        return plain
+    return e.strerror or str(e)
+
+
+def _fail(entry: Entry, reason: str, problems: list[str]) -> None:
+    message = f"fstab line {entry.line}: {entry.spec} on {entry.target}: {reason}"
+    if entry.nofail:
+        logs.warn(message + " (nofail)")
+    else:
+        logs.error(message)
+        problems.append(message)
+
+
+def device_timeout(entry: Entry, default: float) -> float:
+    """How long to wait for this entry's device."""
+    if entry.device_timeout is not None:
+        return entry.device_timeout
+    return min(default, NOFAIL_DEVICE_TIMEOUT) if entry.nofail else default
+
+
+def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> list[str]:
+    """Check / if fstab asks and it is still read-only, then remount it with fstab's options."""
+    entry = tab.root()
+    if entry is None:
+        return []
+    problems: list[str] = []
+    current = parse_mounts(_read("/proc/self/mounts")).get("/")
+    read_only = current is not None and "ro" in current[2].split(",")
+    if entry.passno > 0 and read_only and needs_device(entry):
+        device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
+        if device:
+            why = run_fsck(device, entry.fstype)
+            if why:
+                _fail(entry, why + "; / stays read-only", problems)
+                return problems
+    try:
+        linux.mount("", "/", None, linux.MS_REMOUNT | entry.flags, entry.data or None)
+        logs.say("remounted / " + ("read-only" if entry.flags & linux.MS_RDONLY else
+                                   "read-write"))
+    except OSError as e:
+        _fail(entry, f"remount: {why(e)}", problems)
+    return problems
+
+
+def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> list[str]:
+    """Mount every entry in file order, skipping /, noauto, _netdev and what is mounted."""
+    problems: list[str] = []
+    for entry in tab.mounts:
+        if entry.target == "/" or entry.noauto:
+            continue
+        if entry.netdev:
+            logs.say(f"fstab line {entry.line}: {entry.target} needs the network; not "
+                     "mounted at boot")
+            continue
+        if entry.target in parse_mounts(_read("/proc/self/mounts")):
+            continue
+        try:
+            mount_entry(entry, default_timeout)
+        except OSError as e:
+            _fail(entry, why(e), problems)
+    return problems
+
+
+def mount_entry(entry: Entry, default_timeout: float) -> None:
+    """One entry: find the device, fsck it, make the mount point, mount."""
+    source = entry.spec
+    if needs_device(entry):
+        device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
+        if device is None:
+            raise OSError(19, "device not found")   # ENODEV
+        source = device
+        if entry.passno > 0:
+            why = run_fsck(device, entry.fstype)
+            if why:
+                raise OSError(5, why)
+    elif entry.flags & linux.MS_BIND and not os.path.exists(source):
+        raise OSError(2, f"bind source {source} does not exist")
+    os.makedirs(entry.target, exist_ok=True)
+    _mount(source, entry)
+    logs.say(f"mounted {entry.target}")
+
+
+def load(root: str = "/") -> Fstab:
+    """Read and parse root/etc/fstab; a missing file is an empty fstab."""
+    path = os.path.join(root, "etc/fstab")
+    tab = parse(_read(path), path)
+    for problem in tab.problems:
+        logs.error(problem)
+    return tab

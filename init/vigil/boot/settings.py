@@ -1,0 +1,306 @@
+"""System settings at boot: hostname, timezone, locale, random seed, and vigil.toml.
+
+Debian's own files are the default (/etc/hostname, /etc/timezone or the /etc/localtime link,
+/etc/default/locale, /etc/adjtime); the optional /etc/vigil/vigil.toml overrides them:
+
+    [system]
+    hostname = "box"                 # else /etc/hostname
+    timezone = "Europe/Paris"        # else /etc/timezone, else the /etc/localtime link
+    locale = "en_GB.UTF-8"           # LANG; or a table: { LANG = "...", LC_TIME = "..." }
+    udev = "/lib/systemd/systemd-udevd"   # "" for no udev
+    [boot]
+    modules = ["loop"]               # loaded with the command line's modules-load=
+    coldplug = true                  # load drivers for devices already present
+    device_timeout = 30              # seconds to wait for an fstab device
+
+Unknown keys are errors that name the key; the keys that are valid still count.
+The timezone and locale come back as environment variables for services (TZ, LANG, LC_*).
+"""
+
+import os
+from dataclasses import dataclass, field
+
+from vigil import linux, logs
+
+CONFIG = "etc/vigil/vigil.toml"
+RANDOM_SEED = "var/lib/vigil/random-seed"   # saved at shutdown by vigil.shutdown
+LOCALE_KEYS = {"LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_TIME",
+               "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME",
+               "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION"}
+
+
+@dataclass
+class Config:
+    hostname: str | None = None
+    timezone: str | None = None
+    locale: dict[str, str] = field(default_factory=dict)
+    udev: str | None = None          # None: look in the usual places; "": none
+    modules: list[str] = field(default_factory=list)
+    coldplug: bool = True
+    device_timeout: float = 30.0
+
+
+# key -> (accepted types, what to say when wrong)
+_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
+    "system": {"hostname": ((str,), "a string"), "timezone": ((str,), "a string"),
+               "locale": ((str, dict), "a string or a table"), "udev": ((str,), "a path")},
+    "boot": {"modules": ((list,), "a list of names"), "coldplug": ((bool,), "true or false"),
+             "device_timeout": ((int, float), "a number of seconds")},
+}
+
+
+def parse_config(raw: dict, filename: str = "/" + CONFIG) -> tuple[Config, list[str]]:
+    """A vigil.toml already decoded by tomllib -> Config and problems. Pure."""
+    config, problems = Config(), []
+    for section, values in raw.items():
+        if section not in _SCHEMA or not isinstance(values, dict):
+            problems.append(f"{filename}: unknown section [{section}]")
+            continue
+        for key, value in values.items():
+            spec = _SCHEMA[section].get(key)
+            if spec is None:
+                problems.append(f"{filename}: [{section}] unknown key {key!r}")
+                continue
+            types, what = spec
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                problems.append(f"{filename}: [{section}] {key} must be {what}")
+                continue
+            problem = _apply(config, key, value)
+            if problem:
+                problems.append(f"{filename}: [{section}] {key}: {problem}")
+    return config, problems
+
+
+def _apply(config: Config, key: str, value: object) -> str | None:
+    if key == "hostname":
+        assert isinstance(value, str)
+        if not valid_hostname(value):
+            return f"{value!r} is not a valid host name"
+        config.hostname = value
+    elif key == "timezone":
+        config.timezone = str(value)
+    elif key == "locale":
+        if isinstance(value, str):
+            config.locale = {"LANG": value}
+        else:
+            assert isinstance(value, dict)
+            bad = [k for k, v in value.items() if k not in LOCALE_KEYS or not isinstance(v, str)]
+            if bad:
+                return f"not a locale variable (or not a string): {', '.join(map(str, bad))}"
+            config.locale = dict(value)
+    elif key == "udev":
+        config.udev = str(value)
+    elif key == "modules":
+        assert isinstance(value, list)
+        if not all(isinstance(v, str) for v in value):
+            return "every module name must be a string"
+        config.modules = list(value)
+    elif key == "coldplug":
+        config.coldplug = bool(value)
+    elif key == "device_timeout":
+        assert isinstance(value, int | float)
+        if value < 0:
+            return "must not be negative"
+        config.device_timeout = float(value)
+    return None
+
+
+def load_config(root: str = "/") -> tuple[Config, list[str]]:
+    """Read vigil.toml if there is one (tomllib is only imported then)."""
+    path = os.path.join(root, CONFIG)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return Config(), []
+    except OSError as e:
+        return Config(), [f"{path}: {e.strerror}"]
+    import tomllib
+    try:
+        raw = tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        return Config(), [f"{path}: {e}"]
+    return parse_config(raw, path)
+
+
+# --- Debian's files, parsed -----------------------------------------------------------
+
+def valid_hostname(name: str) -> bool:
+    labels = name.split(".")
+    return 0 < len(name) <= 64 and all(
+        label and not label.startswith("-") and all(c.isascii() and (c.isalnum() or c == "-")
+                                                    for c in label) for label in labels)
+
+
+def parse_hostname(text: str) -> str | None:
+    """/etc/hostname: the first line that is not a comment."""
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            return line
+    return None
+
+
+def parse_timezone(text: str) -> str | None:
+    """/etc/timezone: one zone name."""
+    return parse_hostname(text)
+
+
+def zone_from_link(target: str) -> str | None:
+    """The /etc/localtime link target -> the zone name: ../usr/share/zoneinfo/Europe/Paris."""
+    _, sep, name = target.partition("zoneinfo/")
+    if not sep or not name:
+        return None
+    for prefix in ("posix/", "right/"):
+        name = name.removeprefix(prefix)
+    return name
+
+
+def parse_env_file(text: str, keys: set[str] | None = None) -> dict[str, str]:
+    """KEY=value lines (/etc/default/locale, /etc/locale.conf): quotes and `export` allowed."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or (keys is not None and key not in keys):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def rtc_is_local(adjtime_text: str) -> bool:
+    """/etc/adjtime's third line says whether the hardware clock keeps local time."""
+    lines = adjtime_text.splitlines()
+    return len(lines) >= 3 and lines[2].strip() == "LOCAL"
+
+
+def minutes_west(zone: str, root: str = "/", when: float | None = None) -> int | None:
+    """The zone's offset from UTC as the kernel counts it (minutes west), now."""
+    import datetime
+    import time
+    import zoneinfo
+    if not zone or zone.startswith("/") or ".." in zone.split("/"):
+        return None
+    try:
+        with open(os.path.join(root, "usr/share/zoneinfo", zone), "rb") as f:
+            tz = zoneinfo.ZoneInfo.from_file(f, key=zone)
+    except (OSError, ValueError):
+        return None
+    now = datetime.datetime.fromtimestamp(time.time() if when is None else when, tz)
+    offset = now.utcoffset()
+    return None if offset is None else -int(offset.total_seconds() // 60)
+
+
+# --- what stage 1 uses ---------------------------------------------------------------
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def hostname(config: Config, root: str = "/") -> str | None:
+    return config.hostname or parse_hostname(_read(os.path.join(root, "etc/hostname")))
+
+
+def timezone(config: Config, root: str = "/") -> str | None:
+    if config.timezone:
+        return config.timezone
+    zone = parse_timezone(_read(os.path.join(root, "etc/timezone")))
+    if zone:
+        return zone
+    try:
+        return zone_from_link(os.readlink(os.path.join(root, "etc/localtime")))
+    except OSError:
+        return None
+
+
+def locale(config: Config, root: str = "/") -> dict[str, str]:
+    if config.locale:
+        return dict(config.locale)
+    for path in ("etc/default/locale", "etc/locale.conf"):
+        found = parse_env_file(_read(os.path.join(root, path)), LOCALE_KEYS)
+        if found:
+            return found
+    return {}
+
+
+def set_hostname(name: str | None) -> list[str]:
+    import socket
+    if not name:
+        return []
+    if not valid_hostname(name):
+        return _problem(f"hostname {name!r} is not valid; not set")
+    if socket.gethostname() == name:
+        return []
+    try:
+        socket.sethostname(name)
+    except OSError as e:
+        return _problem(f"hostname {name}: {e.strerror}")
+    logs.say(f"hostname {name}")
+    return []
+
+
+def set_timezone(zone: str | None, root: str = "/") -> list[str]:
+    """Tell the kernel the zone's offset. With a hardware clock in UTC (the usual case, and
+    the default without /etc/adjtime) a first call with 0 stops the kernel from shifting the
+    clock; with a local-time hardware clock that shift is exactly what is wanted."""
+    if not zone:
+        return []
+    west = minutes_west(zone, root)
+    if west is None:
+        return _problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
+    try:
+        if not rtc_is_local(_read(os.path.join(root, "etc/adjtime"))):
+            linux.set_kernel_timezone(0)
+        linux.set_kernel_timezone(west)
+    except OSError as e:
+        return _problem(f"timezone {zone}: {e.strerror}")
+    return []
+
+
+def load_random_seed(root: str = "/") -> list[str]:
+    """Mix the seed saved at the last shutdown into the kernel's pool, then replace the
+    file, so that a crash before the next shutdown does not reuse the same seed."""
+    path = os.path.join(root, RANDOM_SEED)
+    try:
+        with open(path, "rb") as f:
+            seed = f.read(4096)
+    except FileNotFoundError:
+        return []   # first boot: shutdown will save one
+    except OSError as e:
+        return _problem(f"random seed {path}: {e.strerror}")
+    try:
+        with open("/dev/urandom", "wb") as f:
+            f.write(seed)
+    except OSError as e:
+        return _problem(f"random seed: writing /dev/urandom: {e.strerror}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        try:
+            os.write(fd, os.urandom(len(seed) or 512))
+        finally:
+            os.close(fd)
+    except OSError as e:   # a read-only root: shutdown saves a fresh one anyway
+        logs.warn(f"random seed {path} not refreshed: {e.strerror}")
+    return []
+
+
+def _problem(message: str) -> list[str]:
+    logs.error(message)
+    return [message]
+
+
+def environment(zone: str | None, locale_env: dict[str, str]) -> dict[str, str]:
+    """Variables every service gets: TZ (saves each program a look at /etc/localtime), locale."""
+    env = dict(locale_env)
+    if zone:
+        env["TZ"] = zone
+    return env

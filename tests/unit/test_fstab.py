@@ -1,0 +1,172 @@
+"""fstab: every field parsed, superblocks probed, and the mounting steps with mount(2) faked."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from vigil import linux
+from vigil.boot import fstab
+
+DEBIAN = """\
+# /etc/fstab: static file system information.
+#
+# <file system> <mount point>   <type>  <options>       <dump>  <pass>
+UUID=0a1b2c3d-1111-2222-3333-444455556666 /  ext4  errors=remount-ro 0  1
+LABEL="my\\040data" /srv/my\\040data ext4 noatime,nodev,x-systemd.automount,comment=x 0 2
+
+PARTUUID=abcd-01 /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=5s 0 1
+/dev/sr0  /media/cdrom0  udf,iso9660 user,noauto 0 0
+tmpfs /tmp tmpfs defaults,nosuid,size=50%
+/srv/a /srv/b none rbind,ro
+server:/export /mnt/nfs nfs _netdev,rw 0 0
+PARTLABEL=swap none swap sw,pri=5,discard 0 0
+/swapfile none swap defaults
+"""
+
+
+def test_debian_fstab_every_field():
+    tab = fstab.parse(DEBIAN)
+    assert tab.problems == []
+    root, data, efi, cd, tmp, bind, nfs = tab.mounts
+    assert root.spec == "UUID=0a1b2c3d-1111-2222-3333-444455556666" and root.target == "/"
+    assert (root.flags, root.data, root.freq, root.passno) == (0, "errors=remount-ro", 0, 1)
+    assert tab.root() is root
+    assert data.spec == "LABEL=my data" and data.target == "/srv/my data"
+    assert data.flags == linux.MS_NOATIME | linux.MS_NODEV and data.data == ""
+    assert data.passno == 2 and data.line == 5
+    assert efi.nofail and efi.data == "umask=0077" and efi.device_timeout == 5
+    assert cd.noauto and cd.flags == linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV
+    assert tmp.flags == linux.MS_NOSUID and tmp.data == "size=50%" and tmp.passno == 0
+    assert bind.flags == linux.MS_BIND | linux.MS_REC | linux.MS_RDONLY
+    assert nfs.netdev and nfs.data == ""
+    assert [s.spec for s in tab.swaps] == ["PARTLABEL=swap", "/swapfile"]
+    assert tab.swaps[0].option_value("pri") == "5" and tab.swaps[0].is_swap
+
+
+def test_options_later_wins_and_user_can_be_overridden():
+    flags, data = fstab.parse_options(["user", "exec", "ro", "rw", "discard", "x-foo=1"])
+    assert flags == linux.MS_NOSUID | linux.MS_NODEV and data == "discard"
+    assert fstab.parse_options(["defaults"]) == (0, "")
+    assert fstab.parse_options(["sync", "dirsync", "lazytime", "strictatime", "bind"])[0] == (
+        linux.MS_SYNCHRONOUS | linux.MS_DIRSYNC | linux.MS_LAZYTIME | linux.MS_STRICTATIME
+        | linux.MS_BIND)
+
+
+def test_bad_lines_are_problems_naming_the_line():
+    tab = fstab.parse("\n/dev/a\n/dev/b /b ext4 defaults x 0\n/dev/c relative ext4\n"
+                      "a b c d 0 0 extra\nUUID= /u ext4\n/dev/ok /ok ext4\n", "/etc/fstab")
+    assert tab.problems == [
+        "/etc/fstab:2: needs at least device, mount point and type, got '/dev/a'",
+        "/etc/fstab:3: dump and pass must be numbers",
+        "/etc/fstab:4: mount point 'relative' is not an absolute path",
+        "/etc/fstab:5: more than 6 fields (a space in a name must be written \\040)",
+        "/etc/fstab:6: UUID= needs a value",
+    ]
+    assert [e.target for e in tab.mounts] == ["/ok"] and tab.mounts[0].line == 7
+    assert fstab.parse("").mounts == []
+
+
+def test_unescape_and_proc_mounts():
+    assert fstab.unescape("a\\040b\\011c\\134d\\x") == "a b\tc\\d\\x"
+    mounts = fstab.parse_mounts("/dev/vda1 / ext4 rw,relatime 0 0\n"
+                                "/dev/vdb /my\\040disk xfs ro 0 0\n")
+    assert mounts == {"/": ("/dev/vda1", "ext4", "rw,relatime"),
+                      "/my disk": ("/dev/vdb", "xfs", "ro")}
+
+
+def test_probe_synthetic_superblocks():
+    ext = bytearray(4096)
+    ext[1080:1082] = (0xEF53).to_bytes(2, "little")
+    ext[1120:1124] = (0x40).to_bytes(4, "little")     # extents: ext4
+    ext[1128:1144] = bytes(range(16))
+    ext[1144:1148] = b"root"
+    assert fstab.probe(bytes(ext)) == {"TYPE": "ext4", "LABEL": "root",
+                                       "UUID": "00010203-0405-0607-0809-0a0b0c0d0e0f"}
+    fat = bytearray(512)
+    fat[510:512] = b"\x55\xaa"
+    fat[82:90] = b"FAT32   "
+    fat[67:71] = bytes([0x78, 0x56, 0x34, 0x12])
+    fat[71:82] = b"NO NAME    "
+    assert fstab.probe(bytes(fat)) == {"TYPE": "vfat", "UUID": "1234-5678", "LABEL": ""}
+    assert fstab.probe(bytes(8192)) == {}
+
+
+@pytest.mark.skipif(not (shutil.which("mkfs.ext4") and shutil.which("mkswap")),
+                    reason="mkfs.ext4 and mkswap (e2fsprogs, util-linux) are not installed")
+def test_probe_real_images(tmp_path):
+    img = tmp_path / "ext4.img"
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "vigil-root", "-U",
+                    "6f0c5b2a-7d1e-4c3b-9a8f-1e2d3c4b5a69", str(img), "8M"], check=True)
+    assert fstab.probe(img.read_bytes()[:69632]) == {
+        "TYPE": "ext4", "UUID": "6f0c5b2a-7d1e-4c3b-9a8f-1e2d3c4b5a69", "LABEL": "vigil-root"}
+    swp = tmp_path / "swap.img"
+    swp.write_bytes(bytes(1 << 20))
+    subprocess.run(["mkswap", "-L", "sw", "-U", "11111111-2222-3333-4444-555555555555",
+                    str(swp)], check=True, capture_output=True)
+    assert fstab.probe(swp.read_bytes()[:69632]) == {
+        "TYPE": "swap", "UUID": "11111111-2222-3333-4444-555555555555", "LABEL": "sw"}
+
+
+class FakeMounts:
+    """Records mount(2) calls; /proc/self/mounts shows only what is listed."""
+
+    def __init__(self, monkeypatch, mounted: str = "", fail: set[str] | None = None):
+        self.calls: list[tuple] = []
+        self.fail = fail or set()
+        monkeypatch.setattr(fstab.linux, "mount", self.mount)
+        monkeypatch.setattr(fstab, "_read", lambda path, size=-1: mounted
+                            if path == "/proc/self/mounts" else "")
+        monkeypatch.setattr(fstab, "run_fsck", lambda dev, kind: None)
+
+    def mount(self, source, target, fstype, flags=0, data=None):
+        if target in self.fail:
+            raise OSError(22, "Invalid argument")
+        self.calls.append((source, target, fstype, flags, data))
+
+
+def test_mount_all_in_order_skipping_and_reporting(monkeypatch, tmp_path):
+    made = tmp_path / "made" / "here"
+    text = (f"/ / ext4 defaults 0 1\n"
+            f"tmpfs {made} tmpfs size=1M 0 0\n"
+            f"/dev/nonexistent-vigil {tmp_path}/a ext4 nofail 0 2\n"
+            f"/dev/nonexistent-vigil {tmp_path}/b ext4 defaults 0 2\n"
+            f"tmpfs {tmp_path}/skip tmpfs noauto\n"
+            f"tmpfs {tmp_path}/already tmpfs defaults\n"
+            f"{tmp_path} {tmp_path}/bind none bind,ro\n"
+            f"tmpfs {tmp_path}/bad tmpfs defaults\n")
+    fake = FakeMounts(monkeypatch, mounted=f"tmpfs {tmp_path}/already tmpfs rw 0 0\n",
+                      fail={f"{tmp_path}/bad"})
+    problems = fstab.mount_all(fstab.parse(text), default_timeout=0)
+    assert made.is_dir()
+    assert fake.calls == [
+        ("tmpfs", str(made), "tmpfs", 0, "size=1M"),
+        (str(tmp_path), f"{tmp_path}/bind", None, linux.MS_BIND, None),
+        ("none", f"{tmp_path}/bind", None,
+         linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY, None),
+    ]
+    assert problems == [
+        f"fstab line 4: /dev/nonexistent-vigil on {tmp_path}/b: device not found",
+        f"fstab line 8: tmpfs on {tmp_path}/bad: Invalid argument",
+    ]
+
+
+def test_remount_root(monkeypatch):
+    fake = FakeMounts(monkeypatch, mounted="/dev/root / ext4 ro,relatime 0 0\n")
+    tab = fstab.parse("tmpfs / ext4 noatime,errors=remount-ro 0 0\n")
+    assert fstab.remount_root(tab) == []
+    assert fake.calls == [("", "/", None, linux.MS_REMOUNT | linux.MS_NOATIME,
+                           "errors=remount-ro")]
+    assert fstab.remount_root(fstab.parse("")) == []
+
+
+def test_find_device_plain_paths(tmp_path):
+    assert fstab.find_device(str(tmp_path)) == str(tmp_path)
+    assert fstab.find_device("/dev/nonexistent-vigil") is None
+    assert fstab.wait_for_device("/dev/nonexistent-vigil", 0) is None
+
+
+def test_why_keeps_the_reason_alone():
+    assert fstab.why(OSError(2, "mount /x: No such file or directory")) == (
+        "No such file or directory")
+    assert fstab.why(OSError(19, "device not found")) == "device not found"
