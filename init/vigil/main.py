@@ -114,10 +114,13 @@ class Init:
         except OSError as e:
             logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
         cmd = cmdline.read()
-        from vigil.boot import system
-        more, self.boot_env = system.bring_up(cmd)  # modules, fstab, swap, settings
+        from vigil import child
+        try:  # modules, fstab, swap, settings, udev units: in a child, see vigil.child
+            more, self.boot_env = child.run(_bring_up, cmd.text)
+        except child.ChildFailed as e:
+            more = [f"system: the boot steps failed: {e}"]
+            logs.error(more[0])
         problems += more
-        self._generate_units()
         try:
             from vigil import utmp
             utmp.write_boot()  # after fstab: wtmp needs / read-write
@@ -129,20 +132,7 @@ class Init:
             gettys.append("getty@tty1")
         return gettys
 
-    def _generate_units(self) -> None:
-        """Units that depend on what this machine has (udev) go to /run/vigil/units."""
-        from vigil.boot import udev
-        found = udev.find()
-        if found is None:
-            logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
-            return
-        try:
-            os.makedirs(RUNTIME_UNITS, exist_ok=True)
-            for name, text in udev.units(*found).items():
-                with open(os.path.join(RUNTIME_UNITS, name + ".toml"), "w") as f:
-                    f.write(text)
-        except OSError as e:
-            logs.error(f"cannot write the udev units to {RUNTIME_UNITS}: {e}")
+
 
     # --- stage 2 ---------------------------------------------------------------
     def setup(self) -> None:
@@ -321,6 +311,31 @@ class Init:
             logs.error(f"reboot(2): {e}")
         while True:  # PID 1 must never return
             signal.pause()
+
+
+def _bring_up(cmdline_text: str) -> tuple[list[str], dict[str, str]]:
+    """Stage 1's boot steps (run in a child): returns (problems, environment for services)."""
+    from vigil.boot import system
+    from vigil.boot.cmdline import Cmdline
+    problems, env = system.bring_up(Cmdline(cmdline_text))
+    _generate_units()
+    return problems, env
+
+
+def _generate_units() -> None:
+    """Units that depend on what this machine has (udev) go to /run/vigil/units."""
+    from vigil.boot import udev
+    found = udev.find()
+    if found is None:
+        logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
+        return
+    try:
+        os.makedirs(RUNTIME_UNITS, exist_ok=True)
+        for name, text in udev.units(*found).items():
+            with open(os.path.join(RUNTIME_UNITS, name + ".toml"), "w") as f:
+                f.write(text)
+    except OSError as e:
+        logs.error(f"cannot write the udev units to {RUNTIME_UNITS}: {e}")
 
 
 def _ensure_stdio() -> None:

@@ -394,34 +394,19 @@ class Catalog:
         return c
 
 
-def read_in_child(dirs: list[str]) -> Catalog:
-    """Parse the unit files in a forked child and take the result as JSON.
+def _read_as_json(dirs: list[str]) -> dict:
+    return Catalog(dirs).to_json()
 
-    PID 1 never imports the TOML parser (smaller memory), and a parser bug or a hostile
-    file can at worst kill that child, never PID 1.
-    """
-    import json
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            data = json.dumps(Catalog(dirs).to_json(), default=str).encode()
-            while data:
-                data = data[os.write(w, data):]
-        finally:
-            os._exit(0)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 1 << 20):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
+
+def read_in_child(dirs: list[str]) -> Catalog:
+    """Parse the unit files in a forked child (see vigil.child): PID 1 never imports the
+    TOML parser, and a parser bug or a hostile file can at worst kill that child."""
+    from vigil import child
     try:
-        return Catalog.from_json(json.loads(b"".join(chunks)))
-    except ValueError:
+        return Catalog.from_json(child.run(_read_as_json, dirs))
+    except child.ChildFailed as e:
         failed = Catalog(dirs, read=False)
-        failed.errors["*"] = UnitError(" ".join(dirs), "the unit parser failed")
+        failed.errors["*"] = UnitError(" ".join(dirs), f"the unit parser failed: {e}")
         return failed
 
 

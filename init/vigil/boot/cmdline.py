@@ -8,6 +8,7 @@ Unknown options are kept but mean nothing to vigil.
 
 class Cmdline:
     def __init__(self, text: str):
+        self.text = text
         self.values: dict[str, list[str]] = {}   # key -> every value given, in order
         self.init_args: list[str] = []
         words = _split(text)
