@@ -101,6 +101,8 @@ class Init:
         self.control: ControlServer | None = None
         self.reexecs = 0
         self.shutdown_timeout = SHUTDOWN_TIMEOUT
+        self.actions = {"sigterm": "poweroff", "ctrl_alt_del": "reboot",
+                        "power_failure": "poweroff"}
 
     # --- stage 1 ---------------------------------------------------------------
     def stage1(self) -> list[str]:
@@ -116,7 +118,9 @@ class Init:
         cmd = cmdline.read()
         from vigil import child
         try:  # modules, fstab, swap, settings, udev units: in a child, see vigil.child
-            more, self.boot_env = child.run(_bring_up, cmd.text)
+            more, self.boot_env, init_settings = child.run(_bring_up, cmd.text)
+            self.shutdown_timeout = init_settings["shutdown_timeout"]
+            self.actions = init_settings["actions"]
         except child.ChildFailed as e:
             more = [f"system: the boot steps failed: {e}"]
             logs.error(more[0])
@@ -199,13 +203,25 @@ class Init:
                 for name, svc in sorted(self.sup.services.items()):
                     logs.say(f"  {name}: {svc.state} pid={svc.pid} {svc.reason}")
             elif signo == signal.SIGINT:
-                self.power("reboot" if self.pid1 else "poweroff")
-            elif signo in (signal.SIGTERM, signal.SIGPWR, signal.SIGRTMIN + 4):
+                self.on_power_signal("ctrl_alt_del" if self.pid1 else "sigterm")
+            elif signo == signal.SIGTERM:
+                self.on_power_signal("sigterm")
+            elif signo == signal.SIGPWR:
+                self.on_power_signal("power_failure")
+            elif signo == signal.SIGRTMIN + 4:
                 self.power("poweroff")
             elif signo == signal.SIGRTMIN + 3:
                 self.power("halt")
             elif signo == signal.SIGRTMIN + 5:
                 self.power("reboot")
+
+    def on_power_signal(self, which: str) -> None:
+        """SIGTERM, Ctrl-Alt-Del, SIGPWR: what vigil.toml's [shutdown] says (or the default)."""
+        action = self.actions[which]
+        if action == "ignore":
+            logs.say(f"{which}: ignored, as vigil.toml says")
+        else:
+            self.power(action)
 
     # --- stage 3 ---------------------------------------------------------------
     def schedule(self, action: str, when: float, wall: bool, message: str) -> None:
@@ -314,12 +330,15 @@ class Init:
 
 
 def _bring_up(cmdline_text: str) -> tuple[list[str], dict[str, str]]:
-    """Stage 1's boot steps (run in a child): returns (problems, environment for services)."""
-    from vigil.boot import system
+    """Stage 1's boot steps (run in a child): (problems, services' environment, PID 1's
+    settings from vigil.toml)."""
+    from vigil.boot import settings, system
     from vigil.boot.cmdline import Cmdline
     problems, env = system.bring_up(Cmdline(cmdline_text))
     _generate_units()
-    return problems, env
+    config, _problems = settings.load_config()  # its problems are in `problems` already
+    return problems, env, {"shutdown_timeout": config.shutdown_timeout,
+                           "actions": config.actions}
 
 
 def _generate_units() -> None:

@@ -163,3 +163,14 @@ def test_bring_up_in_order_never_raises(tmp_path, monkeypatch):
         "swap: swap /dev/vigil-none (fstab line 2): not found",
     ]
     assert list(system.problem_table(problems)) == ["config", "fstab", "fstab#2", "swap"]
+
+
+def test_shutdown_section_of_vigil_toml():
+    from vigil.boot.settings import parse_config
+    config, problems = parse_config({"shutdown": {"timeout": 30, "ctrl_alt_del": "ignore",
+                                                  "sigterm": "explode"}})
+    assert config.shutdown_timeout == 30.0
+    assert config.actions == {"sigterm": "poweroff", "ctrl_alt_del": "ignore",
+                              "power_failure": "poweroff"}
+    assert problems == ["/etc/vigil/vigil.toml: [shutdown] sigterm: expected one of "
+                        "poweroff, reboot, halt, ignore, got 'explode'"]

@@ -12,6 +12,11 @@ Debian's own files are the default (/etc/hostname, /etc/timezone or the /etc/loc
     modules = ["loop"]               # loaded with the command line's modules-load=
     coldplug = true                  # load drivers for devices already present
     device_timeout = 30              # seconds to wait for an fstab device
+    [shutdown]
+    timeout = 120                    # stage 3 goes on after this, whatever is still stopping
+    sigterm = "poweroff"             # what SIGTERM to PID 1 does: poweroff|reboot|halt|ignore
+    ctrl_alt_del = "reboot"          # SIGINT from the kernel
+    power_failure = "poweroff"       # SIGPWR
 
 Unknown keys are errors that name the key; the keys that are valid still count.
 The timezone and locale come back as environment variables for services (TZ, LANG, LC_*).
@@ -38,6 +43,12 @@ class Config:
     modules: list[str] = field(default_factory=list)
     coldplug: bool = True
     device_timeout: float = 30.0
+    shutdown_timeout: float = 120.0
+    actions: dict[str, str] = field(default_factory=lambda: {
+        "sigterm": "poweroff", "ctrl_alt_del": "reboot", "power_failure": "poweroff"})
+
+
+ACTIONS = ("poweroff", "reboot", "halt", "ignore")
 
 
 # key -> (accepted types, what to say when wrong)
@@ -46,6 +57,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
                "locale": ((str, dict), "a string or a table"), "udev": ((str,), "a path")},
     "boot": {"modules": ((list,), "a list of names"), "coldplug": ((bool,), "true or false"),
              "device_timeout": ((int, float), "a number of seconds")},
+    "shutdown": {"timeout": ((int, float), "a number of seconds"),
+                 "sigterm": ((str,), "an action"), "ctrl_alt_del": ((str,), "an action"),
+                 "power_failure": ((str,), "an action")},
 }
 
 
@@ -97,6 +111,15 @@ def _apply(config: Config, key: str, value: object) -> str | None:
         config.modules = list(value)
     elif key == "coldplug":
         config.coldplug = bool(value)
+    elif key == "timeout":
+        assert isinstance(value, int | float)
+        if value <= 0:
+            return "must be positive"
+        config.shutdown_timeout = float(value)
+    elif key in ("sigterm", "ctrl_alt_del", "power_failure"):
+        if value not in ACTIONS:
+            return f"expected one of {', '.join(ACTIONS)}, got {value!r}"
+        config.actions[key] = str(value)
     elif key == "device_timeout":
         assert isinstance(value, int | float)
         if value < 0:
