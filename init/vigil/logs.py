@@ -30,6 +30,7 @@ MAX_LINE = 8192          # a longer line is written in pieces of this size
 RETRY_OPEN_AFTER = 1.0   # seconds between attempts to open an unwritable log file
 
 _kmsg_fd = -1
+DEBUG = False  # vigil.debug on the kernel command line: every state change is logged
 
 
 def use_kmsg() -> None:
@@ -39,6 +40,7 @@ def use_kmsg() -> None:
         _kmsg_fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         _kmsg_fd = -1
+DEBUG = False  # vigil.debug on the kernel command line: every state change is logged
 
 
 KMSG_PREFIX = "<31>"  # facility daemon (3 << 3), level debug (7): never echoed to the console

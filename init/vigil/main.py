@@ -100,6 +100,7 @@ class Init:
         self.schedule_timers: list = []
         self.control: ControlServer | None = None
         self.reexecs = 0
+        self.only: list[str] | None = None   # rescue mode or vigil.unit=: start just these
         self.shutdown_timeout = SHUTDOWN_TIMEOUT
         self.actions = {"sigterm": "poweroff", "ctrl_alt_del": "reboot",
                         "power_failure": "poweroff"}
@@ -116,6 +117,7 @@ class Init:
         except OSError as e:
             logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
         cmd = cmdline.read()
+        logs.DEBUG = cmd.has("vigil.debug")
         from vigil import child
         try:  # modules, fstab, swap, settings, udev units: in a child, see vigil.child
             more, self.boot_env, init_settings = child.run(_bring_up, cmd.text)
@@ -131,6 +133,13 @@ class Init:
         except OSError as e:
             problems.append(f"system: utmp/wtmp boot record: {e}")
         self.boot_problems = problems
+        if cmd.get("vigil.unit"):
+            self.only = cmd.values["vigil.unit"]  # that unit and what it pulls in, no getty
+            return []
+        if rescue_mode(cmd, sys.argv[1:]):
+            logs.say("rescue mode: only the units marked rescue, and a root shell")
+            self.only = ["rescue"] + [n for n, u in child.run(_rescue_units).items() if u]
+            return []
         gettys = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
         if os.path.exists("/sys/class/tty/tty1") and "getty@tty1" not in gettys:
             gettys.append("getty@tty1")
@@ -169,7 +178,7 @@ class Init:
         if resumed:
             reexec.restore(self, resumed)
             return
-        self.sup.boot(extra)
+        self.sup.boot(extra, self.only)
         logs.say(f"started: {self.sup.state_line()}")
 
     def reexec(self) -> None:
@@ -355,6 +364,17 @@ def _generate_units() -> None:
                 f.write(text)
     except OSError as e:
         logs.error(f"cannot write the udev units to {RUNTIME_UNITS}: {e}")
+
+
+def rescue_mode(cmd, init_args: list[str]) -> bool:
+    """single, rescue, S or 1 on the kernel command line (or passed to init), as sysvinit."""
+    words = set(init_args) | set(cmd.init_args) | set(cmd.values)
+    return bool(words & {"single", "rescue", "S", "s", "1", "-s", "emergency"})
+
+
+def _rescue_units() -> dict[str, bool]:
+    from vigil.unit import UNIT_DIRS, Catalog
+    return {n: u.rescue for n, u in Catalog(UNIT_DIRS).units.items()}
 
 
 def _ensure_stdio() -> None:

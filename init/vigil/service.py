@@ -102,6 +102,8 @@ class Service:
     def _set(self, state: str, reason: str = "") -> None:
         if state != self.state:
             self.since = time.time()
+            if logs.DEBUG:
+                logs.say(f"{self.name}: {self.state} -> {state} {reason}".rstrip())
         self.state, self.reason = state, reason
         self.sup.on_state_change(self)
 

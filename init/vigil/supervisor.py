@@ -103,11 +103,18 @@ class Supervisor:
         return svc
 
     # --- starting --------------------------------------------------------------
-    def boot(self, extra: list[str] = ()) -> None:
-        """Start the enabled units, the extra ones (gettys) and all they pull in."""
+    def boot(self, extra: list[str] = (), only: list[str] | None = None) -> None:
+        """Start the enabled units, the extra ones (gettys) and all they pull in; or, with
+        `only` (rescue mode, vigil.unit=), just those units and what they pull in."""
         self.roots = list(extra)
-        for name in self.roots:
+        for name in self.roots + list(only or []):
             self.lookup(name)
+        if only is not None:
+            missing = [n for n in only if n not in self.services]
+            for name in missing:
+                logs.error(f"{name}: asked for on the kernel command line, but no such unit")
+            self.start([n for n in only if n in self.services])
+            return
         roots = [n for n, s in self.services.items() if s.unit.enabled] + self.roots
         self.start(roots)
 

@@ -127,6 +127,7 @@ SCHEMA = {
     "after": ("unit", _names, ()),
     "before": ("unit", _names, ()),
     "enabled": ("unit", _bool, True),
+    "rescue": ("unit", _bool, False),   # also started in rescue (single-user) mode
     "type": ("service", _choice(*TYPES), "simple"),
     "exec": ("service", _exec, None),
     "pidfile": ("service", _abspath, None),

@@ -18,3 +18,11 @@ def test_last_value_wins_and_empty():
     assert c.get("a") == "2" and c.values["a"] == ["1", "2"]
     assert c.consoles() == [("ttyS1", "")]
     assert Cmdline("").values == {} and Cmdline("  ").init_args == []
+
+
+def test_rescue_mode_words():
+    from vigil.main import rescue_mode
+    assert rescue_mode(Cmdline("root=/dev/vda ro single"), [])
+    assert rescue_mode(Cmdline("root=/dev/vda -- rescue"), [])
+    assert rescue_mode(Cmdline("root=/dev/vda"), ["S"])
+    assert not rescue_mode(Cmdline("root=/dev/vda ro quiet console=ttyS0"), [])
