@@ -16,6 +16,7 @@ import sys
 import time
 
 from vigil import VERSION, linux, logs, reexec, spawn
+from vigil.boot import problem_table
 from vigil.control import ControlServer
 from vigil.loop import Loop
 from vigil.supervisor import Supervisor
@@ -145,8 +146,6 @@ class Init:
             gettys.append("getty@tty1")
         return gettys
 
-
-
     # --- stage 2 ---------------------------------------------------------------
     def setup(self) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
@@ -163,9 +162,7 @@ class Init:
         runtime_dir = os.path.dirname(self.opts["control"])
         self.sup = Supervisor(self.loop, self.opts["units"], self.opts["log_dir"], runtime_dir,
                               spawn.system_environment(self.boot_env))
-        if self.boot_problems:
-            from vigil.boot.system import problem_table
-            self.sup.problems.update(problem_table(self.boot_problems))
+        self.sup.problems.update(problem_table(self.boot_problems))
         try:
             self.control = ControlServer(self.loop, self.opts["control"],
                                          Verbs(self.sup, self, self.started),

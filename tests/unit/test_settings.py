@@ -5,6 +5,7 @@ import tomllib
 
 import pytest
 
+from vigil.boot import problem_table
 from vigil.boot import settings as s
 
 
@@ -162,7 +163,7 @@ def test_bring_up_in_order_never_raises(tmp_path, monkeypatch):
         "fstab: mounting: internal error: RuntimeError('bug')",
         "swap: swap /dev/vigil-none (fstab line 2): not found",
     ]
-    assert list(system.problem_table(problems)) == ["config", "fstab", "fstab#2", "swap"]
+    assert list(problem_table(problems)) == ["config", "fstab", "fstab#2", "swap"]
 
 
 def test_shutdown_section_of_vigil_toml():

@@ -1,1 +1,16 @@
 """Stage 1: what only the machine's PID 1 does before it supervises anything."""
+
+
+def problem_table(problems: list[str]) -> dict[str, str]:
+    """Problem lines "AREA: text" -> the supervisor's problems dict: the key is the area
+    (fstab, modules...), a second problem in the same area gets "fstab#2", and so on."""
+    table: dict[str, str] = {}
+    for line in problems:
+        area, sep, text = line.partition(": ")
+        key, text = (area, text) if sep else ("boot", line)
+        n, unique = 1, key
+        while unique in table:
+            n += 1
+            unique = f"{key}#{n}"
+        table[unique] = text
+    return table

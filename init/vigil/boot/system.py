@@ -5,7 +5,7 @@ drivers of devices already present (coldplug, unless udev is configured to do it
 as fstab says, the rest of fstab mounted, swap, then hostname, timezone, locale and the random
 seed. Every step skips what is already done and none of them raises: what fails is logged
 and comes back as a problem line "AREA: what went wrong" (AREA is config, modules, fstab,
-swap or system; `problem_table` turns the lines into the supervisor's problems dict).
+swap or system; `vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
 
 Everything in fstab is mounted here, before the supervisor starts the first unit, so units
 need no ordering against mounts.
@@ -105,18 +105,3 @@ def _modules(cmdline: Cmdline, config: settings.Config, root: str) -> list[str]:
     if config.coldplug and cmdline.get("vigil.coldplug") not in ("0", "no", "false"):
         modules.coldplug(db, moddir, loaded)
     return problems
-
-
-def problem_table(problems: list[str]) -> dict[str, str]:
-    """Problem lines -> the supervisor's problems dict: key is the area (fstab, modules...),
-    a second problem in the same area gets "fstab#2", and so on."""
-    table: dict[str, str] = {}
-    for line in problems:
-        area, sep, text = line.partition(": ")
-        key, text = (area, text) if sep else ("boot", line)
-        n, unique = 1, key
-        while unique in table:
-            n += 1
-            unique = f"{key}#{n}"
-        table[unique] = text
-    return table
