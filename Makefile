@@ -15,6 +15,7 @@ APT_PACKAGES := python3 python3-venv python3-dev util-linux procps
 all: deps
 
 include vm/vm.mk
+include vm/image.mk
 -include bench/bench.mk
 
 # $(call apt_install,PACKAGES): installs only what is missing, so a second run is quick.

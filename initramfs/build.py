@@ -178,6 +178,8 @@ def add_modules(img: Image, modules_dir: Path, names: list[str]) -> None:
     dest = f"usr/lib/modules/{version}"
     for rel in module_closure(modules_dir, names):
         img.add(cpio.file(f"{dest}/{rel}", (modules_dir / rel).read_bytes()))
+    # What the initramfs stage loads before it looks for root= (vigil.boot.initrd).
+    img.add(cpio.file("etc/vigil/initrd-modules", "".join(n + "\n" for n in names).encode()))
     # The index files describe all modules; vigil's loader resolves through them.
     for f in sorted(modules_dir.glob("modules.*")):
         if f.is_file():

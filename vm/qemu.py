@@ -59,6 +59,8 @@ class Config:
     exit_on_reboot: bool = True
     accel: str | None = None  # None: probe (see vm.accel)
     extra: list[str] = field(default_factory=list)  # more QEMU arguments
+    disks: list[Path] = field(default_factory=list)  # raw images: /dev/vda, /dev/vdb, ...
+    snapshot: bool = False  # the guest's writes to disks go to a scratch file, not the image
 
     def cmdline(self) -> str:
         # panic=1: reboot one second after a panic, which -no-reboot turns into an exit,
@@ -84,6 +86,10 @@ class Config:
             args += ["-monitor", f"unix:{monitor},server=on,wait=off"]
         elif not interactive:
             args += ["-monitor", "none"]
+        for disk in self.disks:
+            args += ["-drive", f"file={disk},format=raw,if=virtio"]
+        if self.snapshot:
+            args.append("-snapshot")
         if self.exit_on_reboot:
             args.append("-no-reboot")
         return args + self.extra
@@ -310,9 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", default="/sbin/vigil", help="rdinit= (e.g. /sbin/init)")
     p.add_argument("--append", default="", help="more kernel parameters")
     p.add_argument("--memory", default="512M")
+    p.add_argument("--disk", type=Path, action="append", default=[],
+                   help="a raw disk image (repeatable: vda, vdb, ...)")
+    p.add_argument("--snapshot", action="store_true", help="do not write to the disks")
     args = p.parse_args(argv)
     k = _kernel.fetch()
-    return interactive(Config(k.vmlinuz, args.initrd, args.init, args.append, args.memory))
+    return interactive(Config(k.vmlinuz, args.initrd, args.init, args.append, args.memory,
+                              disks=args.disk, snapshot=args.snapshot))
 
 
 if __name__ == "__main__":

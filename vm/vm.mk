@@ -37,8 +37,13 @@ $(INITRAMFS_BB): $(FROZEN) $(IMAGE_SRC)
 	$(PY) -m initramfs.build --init busybox -o $@
 
 # Interactive: the serial console is this terminal; QEMU exits when the guest powers off.
+# IMAGE=debian: the Debian disk instead (boot-debian, in vm/image.mk).
+ifeq ($(IMAGE),debian)
+boot: boot-debian
+else
 boot: kernel initramfs
 	$(PY) -m vm.qemu --initrd $(INITRAMFS)
+endif
 
 boot-busybox: kernel initramfs
 	$(PY) -m vm.qemu --initrd $(INITRAMFS_BB) --init /sbin/init

@@ -119,6 +119,8 @@ class Init:
             logs.warn(f"cannot disable Ctrl-Alt-Del: {e}")
         cmd = cmdline.read()
         logs.DEBUG = cmd.has("vigil.debug")
+        from vigil.boot import initrd
+        initrd.switch_root(cmd, problems)  # in an initramfs with root=: execs the real init
         from vigil import child
         try:  # modules, fstab, swap, settings, udev units: in a child, see vigil.child
             more, self.boot_env, init_settings = child.run(_bring_up, cmd.text)

@@ -73,6 +73,23 @@ def test_crashing_service_is_restarted(vm: Console) -> None:
     assert now["state"] in ("starting", "running"), now
 
 
+def test_reexec_in_place_keeps_the_getty(vm: Console) -> None:
+    before = status(vm, "getty@ttyS0")
+    vm.check("vigilctl reexec")
+    deadline = time.monotonic() + 60
+    info: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        out, code = vm.run("vigilctl --json version")
+        if code == 0 and json.loads(out).get("reexecs") == 1:
+            info = json.loads(out)
+            break
+        vm.run("sleep 1")
+    assert info.get("pid") == 1, info
+    after = status(vm, "getty@ttyS0")
+    assert after["pid"] == before["pid"] and after["state"] == "running", (before, after)
+    assert vm.check("readlink /proc/1/exe").strip() == "/usr/lib/vigil/vigil"
+
+
 def test_poweroff_ends_qemu_cleanly(vm: Console) -> None:
     vm.sendline("poweroff")
     assert vm.wait_exit(120) is Exit.POWEROFF

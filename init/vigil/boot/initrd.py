@@ -24,8 +24,6 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NoReturn
 
 from vigil import linux, logs
 from vigil.boot.cmdline import Cmdline
@@ -40,14 +38,27 @@ INITRAMFS_TYPES = ("rootfs", "tmpfs", "ramfs")
 SHELL = "/bin/sh"
 
 
-@dataclass(frozen=True)
 class RootPlan:
-    spec: str                 # /dev/vda, UUID=..., LABEL=..., PARTUUID=..., 254:0
-    fstype: str | None        # None: try each block file system the kernel knows
-    flags: int                # MS_* flags
-    data: str                 # file system options for mount(2)
-    init: str
-    timeout: float
+    """What to mount and run. A plain class: this module is imported by every machine PID 1,
+    which should not carry dataclasses (nor typing) for it."""
+
+    __slots__ = ("spec", "fstype", "flags", "data", "init", "timeout")
+
+    def __init__(self, spec: str, fstype: str | None, flags: int, data: str, init: str,
+                 timeout: float):
+        self.spec = spec        # /dev/vda, UUID=..., LABEL=..., PARTUUID=..., 254:0
+        self.fstype = fstype    # None: try each block file system the kernel knows
+        self.flags = flags      # MS_* flags
+        self.data = data        # file system options for mount(2)
+        self.init = init
+        self.timeout = timeout
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RootPlan) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return "RootPlan(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
 
 
 # --- pure: the command line -> what to do ----------------------------------------------
@@ -137,8 +148,15 @@ def load_root_modules(problems: list[str]) -> None:
         return
     from vigil.boot import modules
     moddir = modules.modules_dir()
-    db, found = modules.load_db(moddir)
-    problems.extend(found)
+    dep = _read(os.path.join(moddir, "modules.dep"))
+    if not dep:
+        problems.append(f"initramfs: no {moddir}/modules.dep: cannot load {' '.join(names)}")
+        return
+    # Names and their dependencies only: modules.alias (a megabyte, seconds to parse under
+    # emulation) is not needed for a list of real module names; the builder lists softdeps.
+    db = modules.ModuleDB(modules.parse_dep(dep), modules.AliasTable(),
+                          modules.parse_builtin(_read(os.path.join(moddir, "modules.builtin"))),
+                          modules.ModprobeConfig())
     problems.extend(modules.load_wanted(db, moddir, [(n, "") for n in names],
                                         modules.loaded_modules()))
 
@@ -163,7 +181,10 @@ def find_root(spec: str, timeout: float) -> str | None:
 def mount_root(device: str, p: RootPlan) -> str:
     """Mount the root device on NEWROOT; returns the type that worked."""
     os.makedirs(NEWROOT, exist_ok=True)
-    types = [p.fstype] if p.fstype else block_filesystems(_read("/proc/filesystems"))
+    # The superblock says the type; trying the kernel's list would log a failure for each
+    # wrong guess (ext3 and ext2 come before ext4 and the ext4 driver answers all three).
+    types = [t for t in (p.fstype or probe_type(device),) if t] \
+        or block_filesystems(_read("/proc/filesystems"))
     last: OSError | None = None
     for fstype in types:
         try:
@@ -173,6 +194,15 @@ def mount_root(device: str, p: RootPlan) -> str:
             if last is None or e.errno != 22:
                 last = e
     raise last or OSError(19, f"mount {NEWROOT}: no file system type to try")
+
+
+def probe_type(device: str) -> str | None:
+    from vigil.boot import fstab
+    try:
+        with open(device, "rb") as f:
+            return fstab.probe(f.read(65536 + 4096)).get("TYPE")
+    except OSError:
+        return None
 
 
 def delete_tree(path: str, device: int, keep: str) -> None:
@@ -232,8 +262,10 @@ def rescue_shell(why: str) -> None:
 def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     """Everything above; returns only when there is nothing to do or the root cannot be
     mounted (problems then says why)."""
+    if not root_is_initramfs(_read("/proc/self/mounts")):
+        return None  # the usual case, checked first: it costs no import
     p = plan(cmd)
-    if p is None or not root_is_initramfs(_read("/proc/self/mounts")):
+    if p is None:
         return None
     load_root_modules(problems)
     device = find_root(p.spec, p.timeout)
@@ -261,7 +293,7 @@ def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     _switch(init)
 
 
-def _switch(init: str) -> NoReturn:
+def _switch(init: str) -> None:  # never returns: it execs
     """Past this point there is no way back: the initramfs is being deleted."""
     mounted = {line.split()[1] for line in _read("/proc/self/mounts").splitlines()
                if len(line.split()) > 1}

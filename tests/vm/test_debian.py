@@ -1,0 +1,167 @@
+"""The whole boot stage on a real Debian root: initramfs → root= on /dev/vda → vigil.
+
+One boot for the module: the initramfs (vigil + the root disk's modules) mounts the
+Debian disk that `make image` built, switches to it and runs /sbin/vigil there, which
+does stage 1 on a real system (fstab, swap, modules-load.d, udev, hostname, timezone).
+The disks are copies, so the last test can power off and read what reached the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vm.qemu import Config, Console, Exit
+
+pytestmark = pytest.mark.vm
+
+REPO = Path(__file__).resolve().parents[2]
+# VIGIL_FROZEN: boot another frozen tree (e.g. a branch's build) without touching build/.
+FROZEN = Path(os.environ.get("VIGIL_FROZEN", REPO / "build" / "frozen" / "vigil"))
+OUT = REPO / "build" / "test"
+APPEND = "root=/dev/vda init=/sbin/vigil"
+ROOT_UUID = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"  # tests/vm/debian/rootfs/etc/fstab
+MARKER = "/root/written-before-poweroff"
+BOOT_TIMEOUT = 240  # TCG: about 35 s here
+
+
+def _disks() -> tuple[Path, Path]:
+    """The cached disks (built or refreshed by vm.image), copied for this run."""
+    from vm import image
+
+    if os.geteuid() != 0:
+        pytest.skip("the Debian disk is built as root (mmdebstrap, mkfs.ext4 -d)")
+    if shutil.which("mmdebstrap") is None and not any(image.image_dir().glob("*.tar")):
+        pytest.skip("mmdebstrap is not installed (make image installs it)")
+    disks = image.build()
+    OUT.mkdir(parents=True, exist_ok=True)
+    copies = (OUT / "debian-root.img", OUT / "debian-data.img")
+    for src, dst in zip((disks.root, disks.data), copies, strict=True):
+        subprocess.run(["cp", "--sparse=always", str(src), str(dst)], check=True)
+    return copies
+
+
+@pytest.fixture(scope="module")
+def disk_initramfs(images: dict[str, Path]) -> Path:
+    from vm import image
+
+    return image.build_initramfs(OUT / "initramfs-disk.cpio.gz", frozen=FROZEN)
+
+
+@pytest.fixture(scope="module")
+def root_disk(images: dict[str, Path]) -> Iterator[tuple[Path, Path]]:
+    yield _disks()  # after `images`: the frozen vigil it installs is up to date
+
+
+@pytest.fixture(scope="module")
+def debian(images: dict[str, Path], disk_initramfs: Path,
+           root_disk: tuple[Path, Path]) -> Iterator[Console]:
+    cfg = Config(images["kernel"], disk_initramfs, append=APPEND, disks=list(root_disk))
+    with Console(cfg, log_path=OUT / "console-debian.log") as console:
+        # vigil's own log lines share the console with the shell's output.
+        console.noise.append(r"^vigil: .*\n")
+        console.login(timeout=BOOT_TIMEOUT)
+        yield console
+
+
+def test_boots_from_the_disk_to_a_login(debian: Console) -> None:
+    mounts = debian.check("cat /proc/mounts")
+    assert re.search(r"^/dev/vda / ext4 ", mounts, re.MULTILINE), mounts
+    assert debian.check("readlink /proc/1/exe").strip() == "/usr/lib/vigil/vigil"
+    assert debian.check("tr '\\0' ' ' < /proc/1/cmdline").split()[0] == "/sbin/vigil"
+    # The initramfs is gone: nothing of it is left mounted.
+    assert "/newroot" not in mounts
+
+
+def test_root_disk_modules_are_loaded(debian: Console) -> None:
+    loaded = {line.split()[0] for line in debian.check("cat /proc/modules").splitlines()}
+    assert {"virtio_blk", "ext4"} <= loaded
+
+
+def test_modules_load_d(debian: Console) -> None:
+    loaded = {line.split()[0] for line in debian.check("cat /proc/modules").splitlines()}
+    assert "dummy" in loaded  # /etc/modules-load.d/vigil-test.conf
+
+
+def test_data_disk_is_mounted(debian: Console) -> None:
+    assert re.search(r"^/dev/vdb /data ext4 ", debian.check("cat /proc/mounts"), re.MULTILINE)
+    assert debian.check("cat /data/hello.txt").strip() == "the data disk"
+
+
+def test_swap_file_is_active(debian: Console) -> None:
+    assert re.search(r"^/swapfile\s+file\s", debian.check("cat /proc/swaps"), re.MULTILINE)
+
+
+def test_missing_disks(debian: Console) -> None:
+    """The nofail disk did not hold boot up; the other one is a reported problem."""
+    status = debian.check("vigilctl status")
+    fstab_lines = [line for line in status.splitlines() if "fstab" in line]
+    assert any("/mnt/missing" in line for line in fstab_lines), status
+    assert not any("/mnt/optional" in line for line in fstab_lines), status
+    mounts = debian.check("cat /proc/mounts")
+    assert "/mnt/missing" not in mounts and "/mnt/optional" not in mounts
+
+
+def test_hostname_and_timezone(debian: Console) -> None:
+    assert debian.check("hostname").strip() == "vigil-test"
+    assert debian.check("date +%Z").strip() in ("CET", "CEST")  # Europe/Paris
+
+
+def test_boot_record(debian: Console) -> None:
+    assert "system boot" in debian.check("who -b")
+
+
+def test_udev_runs_under_vigil(debian: Console) -> None:
+    assert re.search(r"^udevd\s+running\s", debian.check("vigilctl status"), re.MULTILINE)
+    ppid = debian.check("ps -o ppid= -C systemd-udevd").split()
+    assert ppid and ppid[0] == "1"
+    assert ROOT_UUID in debian.check("ls /dev/disk/by-uuid").split()
+
+
+def test_poweroff_keeps_what_was_written(debian: Console,
+                                         root_disk: tuple[Path, Path]) -> None:
+    # No sync here: flushing and unmounting on poweroff is vigil's job.
+    debian.check(f"echo still-here > {MARKER}")
+    debian.sendline("poweroff")
+    assert debian.wait_exit(120) is Exit.POWEROFF
+    # the console shows each step of stage 3, with its time
+    for step in ("services stopped in", r"\] swapoff /swapfile", r"\] unmount /data",
+                 r"\] remount / read-only", r"poweroff: done after"):
+        assert debian.seen(step), step
+    root = root_disk[0]
+    fsck = subprocess.run(["e2fsck", "-fn", str(root)], capture_output=True, text=True,
+                          check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    cat = subprocess.run(["debugfs", "-R", f"cat {MARKER}", str(root)],
+                         capture_output=True, text=True, check=False)
+    assert cat.stdout.strip() == "still-here", cat.stderr
+
+
+def test_missing_root_gives_a_shell_then_the_initramfs(
+        images: dict[str, Path], disk_initramfs: Path, root_disk: tuple[Path, Path]) -> None:
+    """No root device at all: a clear error, a shell on the console, and once it exits
+    vigil goes on in the initramfs (its getty). A boot of its own, after the main one."""
+    cfg = Config(images["kernel"], disk_initramfs, append="root=LABEL=no-such-root",
+                 disks=list(root_disk), snapshot=True)
+    with Console(cfg, log_path=OUT / "console-debian-noroot.log") as c:
+        c.expect(r"root device LABEL=no-such-root did not appear within \d+ s",
+                 timeout=BOOT_TIMEOUT)
+        c.expect(r"# ", timeout=60)
+        c.sendline("echo rescue-$((6 * 7))")
+        c.expect(r"^rescue-42$", timeout=30)
+        c.sendline("exit")
+        c.login(timeout=BOOT_TIMEOUT)
+        assert c.check("cat /proc/1/comm").strip() == "vigil"
+        c.sendline("poweroff")
+        assert c.wait_exit(120) is Exit.POWEROFF
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))

@@ -1,0 +1,270 @@
+"""Build the Debian test disks: `python -m vm.image` (or `make image`).
+
+Three layers, each cached in $VIGIL_CACHE/image and rebuilt only when its inputs change:
+  1. base tarball: mmdebstrap of bookworm with the packages below (the slow, downloading
+     part), keyed by suite, variant and package list;
+  2. base tree: that tarball unpacked once, never modified afterwards;
+  3. the disks: a copy of the base tree + the test overlay (tests/vm/debian/rootfs) +
+     `make install DESTDIR=...` (the frozen vigil) + a swap file, written with
+     `mkfs.ext4 -d` (no loop mount, no root file system of our own touched); and a small
+     second disk for /data. Keyed by everything that went into them.
+
+mmdebstrap gets no mirror argument: apt's sources of this host decide where packages come
+from. The disks are for testing only: root logs in without a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from vm.kernel import cache_dir
+from vm.kernel import fetch as fetch_kernel
+
+REPO = Path(__file__).resolve().parents[1]
+OVERLAY = REPO / "tests" / "vm" / "debian" / "rootfs"
+DATA_FILES = REPO / "tests" / "vm" / "debian" / "data"
+FROZEN = REPO / "build" / "frozen" / "vigil"
+
+SUITE = "bookworm"
+VARIANT = "minbase"
+# udev and kmod for the devices, agetty (util-linux) + login for the console, procps and
+# iproute2 for the tests; sysvinit-core and systemd (without systemd-sysv, so /sbin/init
+# stays sysvinit's) are the peers the benchmark boots the same disk with.
+PACKAGES = ("udev", "util-linux", "login", "passwd", "procps", "kmod", "iproute2",
+            "e2fsprogs", "tzdata", "sysvinit-core", "systemd")
+# What the initramfs loads to mount the root disk: the Debian kernel has these as modules.
+# ext4 needs a crc32c (its softdep); the generic one, since crc32c_intel refuses a CPU
+# without SSE 4.2, as QEMU's emulated one.
+ROOT_MODULES = ("virtio_pci", "virtio_blk", "ext4", "crc32c_generic")
+ROOT_SIZE = "1G"      # sparse: only the blocks in use take space on the host
+DATA_SIZE = "16M"
+SWAP_MIB = 32
+MODULES_LEFT_OUT = ("sound", "drivers/gpu", "drivers/media", "drivers/net/wireless",
+                    "drivers/infiniband", "drivers/staging")
+SERIAL_GETTY = "T0:23:respawn:/sbin/getty -L ttyS0 115200 vt100\n"  # for sysvinit's inittab
+
+
+@dataclass(frozen=True)
+class Disks:
+    root: Path
+    data: Path
+
+
+def _hash(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(len(p).to_bytes(8, "little") + p)
+    return h.hexdigest()[:16]
+
+
+def _tree_hash(root: Path) -> bytes:
+    """Names, sizes, modes and contents of a tree's files, in a stable order."""
+    h = hashlib.sha256()
+    if not root.exists():
+        return b""
+    for dirpath, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            h.update(str(p.relative_to(root)).encode() + b"\0")
+            if p.is_symlink():
+                h.update(os.readlink(p).encode())
+            else:
+                h.update(oct(p.stat().st_mode).encode() + p.read_bytes())
+    return h.digest()
+
+
+def image_dir() -> Path:
+    return cache_dir() / "image"
+
+
+def _log(msg: str) -> None:
+    print(f"image: {msg}", file=sys.stderr, flush=True)
+
+
+# --- layer 1 and 2: the Debian base ----------------------------------------------------
+
+def base_key() -> str:
+    return _hash(json.dumps([SUITE, VARIANT, sorted(PACKAGES)]).encode())
+
+
+def base_tarball() -> Path:
+    """The mmdebstrap tarball, made once per package list."""
+    out = image_dir() / f"{SUITE}-{base_key()}.tar"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.tar")  # mmdebstrap picks the format by suffix
+    _log(f"mmdebstrap {SUITE} ({VARIANT} + {len(PACKAGES)} packages) -> {out}")
+    subprocess.run(
+        ["mmdebstrap", f"--variant={VARIANT}", "--format=tar", "--include=" + ",".join(PACKAGES),
+         # Documentation and locales are most of the tree's size and none of the test.
+         "--dpkgopt=path-exclude=/usr/share/man/*",
+         "--dpkgopt=path-exclude=/usr/share/locale/*",
+         "--dpkgopt=path-exclude=/usr/share/doc/*",
+         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+         SUITE, str(tmp)],
+        check=True,
+    )
+    tmp.rename(out)
+    return out
+
+
+def base_tree() -> Path:
+    """The tarball unpacked (as root, so owners and modes stay); read-only by convention."""
+    tar = base_tarball()
+    tree = image_dir() / f"{SUITE}-{base_key()}.tree"
+    if (tree / ".complete").is_file():
+        return tree
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    _log(f"unpacking {tar.name}")
+    subprocess.run(["tar", "-xpf", str(tar), "--numeric-owner", "-C", str(tree)], check=True)
+    (tree / ".complete").touch()
+    return tree
+
+
+# --- layer 3: the test disks ---------------------------------------------------------------
+
+def fstab_labels(text: str) -> tuple[str, str]:
+    """(UUID of /, LABEL of /data) as the overlay's fstab names them: the disks get these."""
+    root_uuid = data_label = ""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0].startswith("#"):
+            continue
+        if fields[1] == "/" and fields[0].startswith("UUID="):
+            root_uuid = fields[0].removeprefix("UUID=")
+        elif fields[1] == "/data" and fields[0].startswith("LABEL="):
+            data_label = fields[0].removeprefix("LABEL=")
+    if not (root_uuid and data_label):
+        raise ValueError("the test fstab must mount / by UUID= and /data by LABEL=")
+    return root_uuid, data_label
+
+
+def disks_key() -> str:
+    return _hash(base_key().encode(), fetch_kernel().version.encode(),
+                 _tree_hash(OVERLAY), _tree_hash(DATA_FILES),
+                 _tree_hash(FROZEN), _tree_hash(REPO / "units"),
+                 Path(__file__).read_bytes())
+
+
+def _customize(tree: Path) -> None:
+    """The test content: overlay files, an empty root password, a serial getty for
+    sysvinit, a swap file, the frozen vigil."""
+    subprocess.run(["cp", "-a", "--no-preserve=ownership", f"{OVERLAY}/.", str(tree)],
+                   check=True)
+    # Testing only: an empty password field lets root log in without one.
+    shadow = tree / "etc" / "shadow"
+    lines = shadow.read_text().splitlines()
+    shadow.write_text("".join(
+        ":".join([f[0], "", *f[2:]]) + "\n" if f[0] == "root" else line + "\n"
+        for line in lines for f in [line.split(":")]))
+    inittab = tree / "etc" / "inittab"
+    if inittab.is_file() and SERIAL_GETTY not in inittab.read_text():
+        with inittab.open("a") as f:
+            f.write(SERIAL_GETTY)
+    zone = (tree / "etc" / "timezone").read_text().strip()
+    localtime = tree / "etc" / "localtime"
+    localtime.unlink(missing_ok=True)
+    localtime.symlink_to(f"/usr/share/zoneinfo/{zone}")
+    (tree / "data").mkdir(exist_ok=True)
+    # mkfs.ext4 -d stores zero blocks as holes, and the kernel refuses a swap file with
+    # holes: fill it with non-zero bytes before mkswap writes its header.
+    swap = tree / "swapfile"
+    with swap.open("wb") as f:
+        block = b"\xa5" * (1 << 20)
+        for _ in range(SWAP_MIB):
+            f.write(block)
+    swap.chmod(0o600)
+    subprocess.run(["mkswap", "-q", str(swap)], check=True)
+    _add_modules(tree)
+    subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={tree}"], check=True)
+
+
+def _add_modules(tree: Path) -> None:
+    """The test kernel's modules, as the kernel package would install them (the disk has
+    no kernel package: QEMU boots vm/kernel.py's). Hardware a VM never has is left out."""
+    k = fetch_kernel()
+    dest = tree / "usr" / "lib" / "modules" / k.version
+    skip = {k.modules / "kernel" / d for d in MODULES_LEFT_OUT}
+    shutil.copytree(k.modules, dest, symlinks=True,
+                    ignore=lambda d, names: [n for n in names if Path(d) / n in skip])
+    # modules.dep must describe what is there (and only that).
+    subprocess.run(["depmod", "-b", str(tree), k.version], check=True)
+
+
+def _mkfs(image: Path, tree: Path, size: str, *args: str) -> None:
+    image.unlink(missing_ok=True)
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(tree), *args, str(image)], check=True)
+
+
+def build(force: bool = False) -> Disks:
+    out = image_dir()
+    disks = Disks(out / "debian-root.img", out / "debian-data.img")
+    key = disks_key()
+    stamp = out / "debian.key"
+    if not force and stamp.is_file() and stamp.read_text().strip() == key \
+            and disks.root.is_file() and disks.data.is_file():
+        return disks
+    base = base_tree()
+    root_uuid, data_label = fstab_labels((OVERLAY / "etc" / "fstab").read_text())
+    with tempfile.TemporaryDirectory(dir=out, prefix="disks-tmp.") as tmp:
+        work = Path(tmp)
+        tree = work / "root"
+        _log("copying the base tree")
+        # A copy, so the cached tree stays as mmdebstrap made it (and the next build is fast).
+        subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(tree)], check=True)
+        (tree / ".complete").unlink()
+        _customize(tree)
+        _log(f"mkfs.ext4 -d -> {disks.root.name}")
+        _mkfs(work / "root.img", tree, ROOT_SIZE, "-U", root_uuid, "-L", "vigil-root")
+        _mkfs(work / "data.img", DATA_FILES, DATA_SIZE, "-L", data_label)
+        stamp.unlink(missing_ok=True)
+        (work / "root.img").replace(disks.root)
+        (work / "data.img").replace(disks.data)
+    stamp.write_text(key + "\n")
+    return disks
+
+
+def build_initramfs(out: Path, frozen: Path = FROZEN) -> Path:
+    """vigil's initramfs plus the modules the root disk needs (vigil.boot.initrd loads them)."""
+    from initramfs import build as initramfs_build
+
+    return initramfs_build.build(out, init="vigil", frozen=frozen, modules=list(ROOT_MODULES),
+                                 modules_dir=fetch_kernel().modules)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--force", action="store_true", help="rebuild the disks (not the base)")
+    p.add_argument("--print", action="store_true", help="print the disks' paths")
+    p.add_argument("--initramfs", type=Path, metavar="OUT",
+                   help="only write the disk boot's initramfs to OUT")
+    args = p.parse_args(argv)
+    if args.initramfs:
+        print(build_initramfs(args.initramfs))
+        return 0
+    if os.geteuid() != 0:
+        print("image: needs root (mmdebstrap, and file owners for mkfs.ext4 -d)",
+              file=sys.stderr)
+        return 1
+    disks = build(args.force)
+    if args.print:
+        print(f"root {disks.root}\ndata {disks.data}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
