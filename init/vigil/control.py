@@ -26,7 +26,7 @@ MAX_REQUEST = 4096
 MAX_CLIENTS = 64
 CLIENT_DEADLINE = 10.0   # seconds from connect to the reply being sent
 PRIVILEGED = {"start", "stop", "restart", "reload", "poweroff", "reboot", "halt", "reexec",
-              "schedule", "cancel"}
+              "schedule", "cancel", "rescue", "default"}
 
 
 class RequestError(Exception):

@@ -220,7 +220,7 @@ SYSV_USAGE = {
     "reboot": "usage: reboot [-f] [-w] [--no-wall]",
     "halt": "usage: halt [-p] [-f] [-w] [--no-wall]",
     "shutdown": "usage: shutdown [-h|-P|-H|-r] [-k] [-c] [--no-wall] [now|+MIN|HH:MM] [MESSAGE]",
-    "telinit": "usage: telinit 0|6|q|u",
+    "telinit": "usage: telinit 0|1|S|2|3|4|5|6|q|u",
     "runlevel": "usage: runlevel",
 }
 
@@ -314,11 +314,11 @@ def telinit_main(words: list[str]) -> int:
     elif level in ("q", "Q"):
         ask(sock, "reload", [])
     elif level in ("2", "3", "4", "5"):
-        pass  # vigil has one normal state: every run level from 2 to 5 is it
+        ask(sock, "default", [])  # vigil has one normal state: every level from 2 to 5 is it
     elif level in ("u", "U"):
         ask(sock, "reexec", [])
     elif level in ("1", "s", "S"):
-        raise CtlError("single-user mode is not supported yet", EXIT_ERROR)
+        ask(sock, "rescue", [])
     else:
         raise CtlError(f"telinit: unknown run level {level!r}", EXIT_USAGE)
     return EXIT_OK
@@ -347,7 +347,7 @@ VERBS = {"list": (0, 0), "status": (0, None), "start": (1, None), "stop": (1, No
          "restart": (1, None), "reload": (0, 0), "logs": (1, 4), "poweroff": (0, 0),
          "reboot": (0, 0), "halt": (0, 0), "check": (0, None), "tree": (0, 0),
          "dump": (0, 0), "analyze": (0, 0), "version": (0, 0), "ping": (0, 0),
-         "reexec": (0, 0)}
+         "reexec": (0, 0), "rescue": (0, 0), "default": (0, 0)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:

@@ -146,6 +146,23 @@ class Verbs:
         self.init.cancel()
         return "cancelled"
 
+    def verb_rescue(self, args):
+        """telinit 1/S: stop everything not marked rescue, start the rescue units and shell."""
+        keep = {n for n, s in self.sup.services.items() if s.unit.rescue}
+        self.sup.stop(sorted(n for n, s in self.sup.services.items()
+                             if n not in keep and (s.up or s.wanted)))
+        self.sup.start(sorted(keep))
+        return sorted(keep)
+
+    def verb_default(self, args):
+        """telinit 2-5: back to the normal state: the enabled units and the gettys."""
+        rescue = [n for n, s in self.sup.services.items()
+                  if s.unit.rescue and not s.unit.enabled and (s.up or s.wanted)]
+        self.sup.stop(rescue)
+        names = [n for n, s in self.sup.services.items() if s.unit.enabled] + self.sup.roots
+        self.sup.start(names)
+        return sorted(names)
+
     def verb_reexec(self, args):
         try:
             self.init.reexec()

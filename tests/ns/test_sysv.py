@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -102,3 +103,49 @@ stop_timeout = 2
     assert "stubborn: still running 2s after the stop signal, sending SIGKILL" in console
     took = float(console.split("services stopped in ")[1].split("s")[0])
     assert 2 <= took < 2 + 1.5, f"bounded by the stop_timeout: {took}"
+
+
+def test_telinit_1_then_2_switches_to_rescue_and_back(vigil):
+    vigil.unit("web", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.unit("fixer", '[unit]\nenabled = false\nrescue = true\n'
+               '[service]\nexec = ["/bin/sleep", "1001"]\n')
+    vigil.start()
+    vigil.wait_state("web", "running")
+    assert vigil.state("fixer") == "stopped"
+    assert as_name(vigil, "telinit", "1").returncode == 0
+    vigil.wait_state("web", "stopped")
+    vigil.wait_state("fixer", "running")
+    assert as_name(vigil, "telinit", "2").returncode == 0
+    vigil.wait_state("web", "running")
+    vigil.wait_state("fixer", "stopped")
+
+
+@pytest.mark.parametrize("offset, signo", [(3, signal.SIGINT), (4, signal.SIGINT),
+                                           (5, signal.SIGHUP)])
+def test_container_manager_signals(vigil, offset, signo):
+    """SIGRTMIN+3/+4/+5: halt, poweroff, reboot (a halt ends a namespace like a poweroff)."""
+    vigil.start()
+    os.kill(vigil.host_pid(), signal.SIGRTMIN + offset)
+    assert vigil.proc.wait(20) == -signo
+
+
+def test_processes_no_unit_owns_are_killed_at_shutdown(vigil):
+    vigil.unit("leaver", '[service]\ntype = "oneshot"\nexec = ["/bin/sh", "-c", '
+               '"setsid sh -c \'trap \\"\\" TERM; exec sleep 1003\' &"]\n')
+    vigil.start()
+    vigil.wait_state("leaver", "done")
+    assert any(_cmdline(p) == ["sleep", "1003"] for p in vigil.descendants())
+    t0 = time.monotonic()
+    vigil.ctl("poweroff", check=True)
+    assert vigil.proc.wait(30) == -signal.SIGINT
+    console = vigil.console.read_text()
+    assert "killing processes left after" in console, console
+    assert time.monotonic() - t0 >= 3, "SIGTERM first, SIGKILL after the grace"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode() for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
