@@ -39,3 +39,10 @@ def test_ctrl_alt_del_reboots(vm: Console) -> None:
     vm.login("root", timeout=240)
     assert vm.text.count("Linux version") == banners + 1
     assert not vm.seen("Kernel panic")
+
+
+def test_halt_stops_the_machine_without_powering_off(vm: Console) -> None:
+    vm.sendline("halt")
+    vm.expect(r"System halted", timeout=120)  # the kernel's last word for RB_HALT_SYSTEM
+    assert vm.seen(r"halt: done after")
+    assert vm.proc.poll() is None, "a halted machine stays on; only poweroff ends QEMU"
