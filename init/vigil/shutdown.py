@@ -9,17 +9,13 @@ import os
 import time
 
 from vigil import linux, logs, utmp
+from vigil.boot import swap as swaps
+from vigil.boot.fstab import unescape
+from vigil.files import read_text
 
 RANDOM_SEED = "/var/lib/vigil/random-seed"
 # Kernel file systems that stay until the end (and are needed for the console).
 KEEP_MOUNTED = ("/", "/proc", "/sys", "/dev")
-
-
-def unescape(field: str) -> str:
-    """/proc/mounts writes space, tab, newline and backslash as octal escapes."""
-    for esc, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(esc, ch)
-    return field
 
 
 def unmount_order(mounts_text: str) -> list[str]:
@@ -34,18 +30,6 @@ def unmount_order(mounts_text: str) -> list[str]:
             continue
         targets.append(target)
     return list(reversed(targets))
-
-
-def active_swaps(swaps_text: str) -> list[str]:
-    return [unescape(line.split()[0]) for line in swaps_text.splitlines()[1:] if line.split()]
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 class Stage3:
@@ -63,10 +47,10 @@ class Stage3:
         self.step("saved the random seed", save_random_seed)
         self.step("utmp/wtmp shutdown record", utmp.write_shutdown,
                   "6" if self.action == "reboot" else "0")
-        for swap in active_swaps(_read("/proc/swaps")):
+        for swap in sorted(swaps.active(read_text("/proc/swaps"))):
             self.step(f"swapoff {swap}", linux.swapoff, swap)
         self.step("sync", os.sync)
-        for target in unmount_order(_read("/proc/self/mounts")):
+        for target in unmount_order(read_text("/proc/self/mounts")):
             self.step(f"unmount {target}", unmount, target)
         self.step("remount / read-only", linux.mount, "", "/", None,
                   linux.MS_REMOUNT | linux.MS_RDONLY)

@@ -9,6 +9,8 @@ until it reads units.
 import os
 import signal
 
+from vigil.files import read_text
+
 # Stock units, then units generated at boot for this machine (udev), then the admin's.
 RUNTIME_UNITS = "/run/vigil/units"
 UNIT_DIRS = ["/usr/lib/vigil/units", RUNTIME_UNITS, "/etc/vigil/units"]
@@ -365,7 +367,7 @@ class Catalog:
                                   else f"required unit {dep!r} does not exist")
                         self.errors[name] = UnitError(
                             unit.path, reason, key="unit.requires",
-                            line=_line_of(open_text(unit.path), "unit", "requires"))
+                            line=_line_of(read_text(unit.path), "unit", "requires"))
                         del self.units[name]
                         changed = True
                         break
@@ -409,11 +411,3 @@ def read_in_child(dirs: list[str]) -> Catalog:
         failed = Catalog(dirs, read=False)
         failed.errors["*"] = UnitError(" ".join(dirs), f"the unit parser failed: {e}")
         return failed
-
-
-def open_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError):
-        return ""

@@ -115,7 +115,7 @@ class FakeMounts:
         self.calls: list[tuple] = []
         self.fail = fail or set()
         monkeypatch.setattr(fstab.linux, "mount", self.mount)
-        monkeypatch.setattr(fstab, "_read", lambda path, size=-1: mounted
+        monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: mounted
                             if path == "/proc/self/mounts" else "")
         monkeypatch.setattr(fstab, "run_fsck", lambda dev, kind: None)
 

@@ -93,7 +93,7 @@ def test_minutes_west_and_kernel_calls(monkeypatch):
     calls = []
     monkeypatch.setattr(s.linux, "set_kernel_timezone", calls.append)
     assert s.set_timezone("Asia/Tokyo", "/") == []
-    assert calls[-1] == -540 and (calls[0] == 0 or s.rtc_is_local(s._read("/etc/adjtime")))
+    assert calls[-1] == -540 and (calls[0] == 0 or s.rtc_is_local(s.read_text("/etc/adjtime")))
     assert s.set_timezone("No/Such") == ["timezone No/Such: no such zone in /usr/share/zoneinfo"]
 
 

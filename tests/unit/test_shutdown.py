@@ -1,6 +1,7 @@
 """Stage 3's pure parts: what to unmount, in which order; which swaps to turn off."""
 
-from vigil.shutdown import active_swaps, unmount_order
+from vigil.boot.swap import active as active_swaps
+from vigil.shutdown import unmount_order
 
 MOUNTS = """/dev/vda / ext4 rw,relatime 0 0
 proc /proc proc rw 0 0
@@ -21,5 +22,5 @@ def test_unmount_in_reverse_order_keeping_kernel_file_systems():
 def test_active_swaps():
     text = ("Filename\tType\tSize\tUsed\tPriority\n/swapfile file 65532 0 -2\n"
             "/dev/vdb2 partition 1000 0 5\n")
-    assert active_swaps(text) == ["/swapfile", "/dev/vdb2"]
-    assert active_swaps("Filename\tType\tSize\tUsed\tPriority\n") == []
+    assert active_swaps(text) == {"/swapfile", "/dev/vdb2"}
+    assert active_swaps("Filename\tType\tSize\tUsed\tPriority\n") == set()

@@ -41,7 +41,7 @@ def test_swap_on_skips_and_reports(monkeypatch, tmp_path):
         calls.append((path, flags))
 
     monkeypatch.setattr(swap.linux, "swapon", fake_swapon)
-    monkeypatch.setattr(swap, "_read", lambda path: f"Filename Type\n{on} file 1 0 -2\n")
+    monkeypatch.setattr(swap, "read_text", lambda path: f"Filename Type\n{on} file 1 0 -2\n")
     text = (f"{on} none swap defaults\n{new} none swap pri=3\n{busy} none swap defaults\n"
             f"{tmp_path}/gone none swap nofail\n{tmp_path}/gone2 none swap defaults\n"
             f"{new} none swap noauto\n")

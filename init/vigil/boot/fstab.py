@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
@@ -187,13 +188,6 @@ def parse_mounts(text: str) -> dict[str, tuple[str, str, str]]:
 
 # --- finding devices ------------------------------------------------------------------
 
-def _read(path: str, size: int = -1) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read(size)
-    except OSError:
-        return ""
-
 
 def _uuid(raw: bytes) -> str:
     h = raw.hex()
@@ -239,7 +233,7 @@ def _scan_superblocks(tag: str, value: str) -> str | None:
     for name in _block_devices():
         dev = f"/dev/{name}"
         if tag == "PARTLABEL":
-            uevent = _read(f"/sys/class/block/{name}/uevent")
+            uevent = read_text(f"/sys/class/block/{name}/uevent")
             if f"PARTNAME={value}" in uevent.splitlines():
                 return dev
             continue
@@ -360,7 +354,7 @@ def run_fsck(device: str, fstype: str) -> str | None:
 def _fs_types() -> list[str]:
     """File system types worth trying for `auto` (those that need a device)."""
     out = []
-    for line in _read("/proc/filesystems").splitlines():
+    for line in read_text("/proc/filesystems").splitlines():
         f = line.split()
         if len(f) == 1:
             out.append(f[0])
@@ -424,7 +418,7 @@ def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) ->
     if entry is None:
         return []
     problems: list[str] = []
-    current = parse_mounts(_read("/proc/self/mounts")).get("/")
+    current = parse_mounts(read_text("/proc/self/mounts")).get("/")
     read_only = current is not None and "ro" in current[2].split(",")
     if entry.passno > 0 and read_only and needs_device(entry):
         device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
@@ -452,7 +446,7 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
             logs.say(f"fstab line {entry.line}: {entry.target} needs the network; not "
                      "mounted at boot")
             continue
-        if entry.target in parse_mounts(_read("/proc/self/mounts")):
+        if entry.target in parse_mounts(read_text("/proc/self/mounts")):
             continue
         try:
             mount_entry(entry, default_timeout)
@@ -483,7 +477,7 @@ def mount_entry(entry: Entry, default_timeout: float) -> None:
 def load(root: str = "/") -> Fstab:
     """Read and parse root/etc/fstab; a missing file is an empty fstab."""
     path = os.path.join(root, "etc/fstab")
-    tab = parse(_read(path), path)
+    tab = parse(read_text(path), path)
     for problem in tab.problems:
         logs.error(problem)
     return tab

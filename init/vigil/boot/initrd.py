@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from vigil import linux, logs
 from vigil.boot.cmdline import Cmdline
+from vigil.files import read_text
 
 NEWROOT = "/newroot"
 MODULE_LIST = "/etc/vigil/initrd-modules"
@@ -134,28 +135,21 @@ def choose_init(wanted: str, exists: Callable[[str], bool]) -> str | None:
 
 # --- side effects -------------------------------------------------------------------------
 
-def _read(path: str) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
 
 def load_root_modules(problems: list[str]) -> None:
-    names = parse_module_list(_read(MODULE_LIST))
+    names = parse_module_list(read_text(MODULE_LIST))
     if not names:
         return
     from vigil.boot import modules
     moddir = modules.modules_dir()
-    dep = _read(os.path.join(moddir, "modules.dep"))
+    dep = read_text(os.path.join(moddir, "modules.dep"))
     if not dep:
         problems.append(f"initramfs: no {moddir}/modules.dep: cannot load {' '.join(names)}")
         return
     # Names and their dependencies only: modules.alias (a megabyte, seconds to parse under
     # emulation) is not needed for a list of real module names; the builder lists softdeps.
     db = modules.ModuleDB(modules.parse_dep(dep), modules.AliasTable(),
-                          modules.parse_builtin(_read(os.path.join(moddir, "modules.builtin"))),
+                          modules.parse_builtin(read_text(os.path.join(moddir, "modules.builtin"))),
                           modules.ModprobeConfig())
     problems.extend(modules.load_wanted(db, moddir, [(n, "") for n in names],
                                         modules.loaded_modules()))
@@ -168,7 +162,7 @@ def find_root(spec: str, timeout: float) -> str | None:
     if colon and major.isdigit() and minor.isdigit():
         deadline = time.monotonic() + timeout
         while True:
-            name = _read(f"/sys/dev/block/{spec}/uevent")
+            name = read_text(f"/sys/dev/block/{spec}/uevent")
             for line in name.splitlines():
                 if line.startswith("DEVNAME="):
                     return "/dev/" + line.removeprefix("DEVNAME=")
@@ -184,7 +178,7 @@ def mount_root(device: str, p: RootPlan) -> str:
     # The superblock says the type; trying the kernel's list would log a failure for each
     # wrong guess (ext3 and ext2 come before ext4 and the ext4 driver answers all three).
     types = [t for t in (p.fstype or probe_type(device),) if t] \
-        or block_filesystems(_read("/proc/filesystems"))
+        or block_filesystems(read_text("/proc/filesystems"))
     last: OSError | None = None
     for fstype in types:
         try:
@@ -262,7 +256,7 @@ def rescue_shell(why: str) -> None:
 def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     """Everything above; returns only when there is nothing to do or the root cannot be
     mounted (problems then says why)."""
-    if not root_is_initramfs(_read("/proc/self/mounts")):
+    if not root_is_initramfs(read_text("/proc/self/mounts")):
         return None  # the usual case, checked first: it costs no import
     p = plan(cmd)
     if p is None:
@@ -295,7 +289,7 @@ def switch_root(cmd: Cmdline, problems: list[str]) -> None:
 
 def _switch(init: str) -> None:  # never returns: it execs
     """Past this point there is no way back: the initramfs is being deleted."""
-    mounted = {line.split()[1] for line in _read("/proc/self/mounts").splitlines()
+    mounted = {line.split()[1] for line in read_text("/proc/self/mounts").splitlines()
                if len(line.split()) > 1}
     for m in MOVED_MOUNTS:
         if m not in mounted:

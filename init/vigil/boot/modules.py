@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.files import read_text
 
 # kmod's search order; a file name found in an earlier directory hides the later ones.
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
@@ -372,13 +373,6 @@ def _plan(db: ModuleDB, name: str, steps: list[Step], problems: list[str], seen:
 
 # --- reading the tables from disk --------------------------------------------------------
 
-def _read(path: str) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
 
 def modules_dir(root: str = "/", release: str | None = None) -> str:
     return os.path.join(root, "lib/modules", release or os.uname().release)
@@ -389,16 +383,17 @@ def load_db(moddir: str, root: str = "/",
     """Everything resolution needs, from disk. Missing files give empty tables (and a
     problem if modules.dep itself is missing: then nothing can be loaded)."""
     problems = []
-    dep_text = _read(os.path.join(moddir, "modules.dep"))
+    dep_text = read_text(os.path.join(moddir, "modules.dep"))
     if not dep_text:
         problems.append(f"modules: no {moddir}/modules.dep (run depmod)")
-    aliases = parse_alias(_read(os.path.join(moddir, "modules.alias")))
-    parse_alias(_read(os.path.join(moddir, "modules.builtin.alias")), aliases)
+    aliases = parse_alias(read_text(os.path.join(moddir, "modules.alias")))
+    parse_alias(read_text(os.path.join(moddir, "modules.builtin.alias")), aliases)
     config = ModprobeConfig()
     # depmod's modules.softdep uses the modprobe.d syntax; modprobe.d comes after it and adds.
-    parse_modprobe_conf(_read(os.path.join(moddir, "modules.softdep")), "modules.softdep", config)
+    softdep = os.path.join(moddir, "modules.softdep")
+    parse_modprobe_conf(read_text(softdep), "modules.softdep", config)
     for path in config_files(MODPROBE_DIRS, root=root):
-        parse_modprobe_conf(_read(path), path, config)
+        parse_modprobe_conf(read_text(path), path, config)
     if cmdline_values:
         options, blacklist = cmdline_options(cmdline_values)
         for name, opts in options.items():
@@ -406,7 +401,7 @@ def load_db(moddir: str, root: str = "/",
         config.blacklist |= blacklist
     problems.extend(f"modprobe.d: {p}" for p in config.problems)
     db = ModuleDB(parse_dep(dep_text), aliases,
-                  parse_builtin(_read(os.path.join(moddir, "modules.builtin"))), config)
+                  parse_builtin(read_text(os.path.join(moddir, "modules.builtin"))), config)
     return db, problems
 
 
@@ -415,9 +410,9 @@ def wanted_modules(root: str = "/", cmdline_values: dict[str, list[str]] | None 
     """(name, extra parameters) to load at boot: the kernel command line, /etc/modules,
     then modules-load.d, in that order."""
     out: list[tuple[str, str]] = [(n, "") for n in cmdline_modules(cmdline_values or {})]
-    lines = parse_module_list(_read(os.path.join(root, "etc/modules")))
+    lines = parse_module_list(read_text(os.path.join(root, "etc/modules")))
     for path in config_files(MODULES_LOAD_DIRS, root=root):
-        lines.extend(parse_module_list(_read(path)))
+        lines.extend(parse_module_list(read_text(path)))
     for line in lines:
         name, _, params = line.partition(" ")
         out.append((name, params.strip()))
@@ -426,7 +421,7 @@ def wanted_modules(root: str = "/", cmdline_values: dict[str, list[str]] | None 
 
 def loaded_modules() -> set[str]:
     """Loaded modules (/proc/modules) and builtin ones that show in /sys/module."""
-    names = {line.split()[0] for line in _read("/proc/modules").splitlines() if line.split()}
+    names = {line.split()[0] for line in read_text("/proc/modules").splitlines() if line.split()}
     try:
         names |= {normalize(n) for n in os.listdir("/sys/module")}
     except OSError:
@@ -560,7 +555,7 @@ def device_modaliases(sysfs: str = "/sys/devices") -> list[str]:
     for dirpath, _dirs, files in os.walk(sysfs):
         if "modalias" not in files or os.path.exists(os.path.join(dirpath, "driver")):
             continue
-        alias = _read(os.path.join(dirpath, "modalias")).strip()
+        alias = read_text(os.path.join(dirpath, "modalias")).strip()
         if alias and alias not in seen:
             seen.append(alias)
     return seen

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.files import read_text
 
 CONFIG = "etc/vigil/vigil.toml"
 RANDOM_SEED = "var/lib/vigil/random-seed"   # saved at shutdown by vigil.shutdown
@@ -221,22 +222,15 @@ def minutes_west(zone: str, root: str = "/", when: float | None = None) -> int |
 
 # --- what stage 1 uses ---------------------------------------------------------------
 
-def _read(path: str) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
 
 def hostname(config: Config, root: str = "/") -> str | None:
-    return config.hostname or parse_hostname(_read(os.path.join(root, "etc/hostname")))
+    return config.hostname or parse_hostname(read_text(os.path.join(root, "etc/hostname")))
 
 
 def timezone(config: Config, root: str = "/") -> str | None:
     if config.timezone:
         return config.timezone
-    zone = parse_timezone(_read(os.path.join(root, "etc/timezone")))
+    zone = parse_timezone(read_text(os.path.join(root, "etc/timezone")))
     if zone:
         return zone
     try:
@@ -249,7 +243,7 @@ def locale(config: Config, root: str = "/") -> dict[str, str]:
     if config.locale:
         return dict(config.locale)
     for path in ("etc/default/locale", "etc/locale.conf"):
-        found = parse_env_file(_read(os.path.join(root, path)), LOCALE_KEYS)
+        found = parse_env_file(read_text(os.path.join(root, path)), LOCALE_KEYS)
         if found:
             return found
     return {}
@@ -281,7 +275,7 @@ def set_timezone(zone: str | None, root: str = "/") -> list[str]:
     if west is None:
         return _problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
     try:
-        if not rtc_is_local(_read(os.path.join(root, "etc/adjtime"))):
+        if not rtc_is_local(read_text(os.path.join(root, "etc/adjtime"))):
             linux.set_kernel_timezone(0)
         linux.set_kernel_timezone(west)
     except OSError as e:

@@ -9,6 +9,7 @@ import os
 
 from vigil import linux, logs
 from vigil.boot import fstab
+from vigil.files import read_text
 
 
 def swap_flags(entry: fstab.Entry) -> tuple[int, str | None]:
@@ -32,14 +33,6 @@ def active(swaps_text: str) -> set[str]:
     """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
     return {fstab.unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
             if line.split()}
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -76,7 +69,7 @@ def swap_on(entries: list[fstab.Entry],
         if path is None:
             fail("not found")
             continue
-        on = active(_read("/proc/swaps"))
+        on = active(read_text("/proc/swaps"))
         if path in on or any(_same_file(path, p) for p in on):
             continue
         try:
