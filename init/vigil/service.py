@@ -325,10 +325,19 @@ class Service:
             self._set(STOPPED, self.stop_reason)
 
     def _kill(self, sig: int) -> None:
-        """Signal the whole process group (the service's session), and the main pid."""
-        for target in (-self.pgid if self.pgid else 0, self.pid):
-            if target:
-                try:
-                    os.kill(target, sig)
-                except OSError:
-                    pass
+        """Signal the service's process group, once; and the main pid only if it has left
+        that group (a forking daemon that called setsid), never twice: a shell whose trap
+        runs on each delivery would run it again."""
+        targets = [-self.pgid] if self.pgid else []
+        if self.pid:
+            try:
+                in_group = os.getpgid(self.pid) == self.pgid
+            except OSError:
+                in_group = False
+            if not in_group:
+                targets.append(self.pid)
+        for target in targets:
+            try:
+                os.kill(target, sig)
+            except OSError:
+                pass

@@ -465,3 +465,32 @@ def test_power_verbs_end_the_namespace_through_reboot2(vigil, verb, signo):
     assert code == -signo, vigil.console.read_text()
     console = vigil.console.read_text()
     assert "svc: signal SIGTERM" in console and f"{verb}: done" in console
+
+
+COUNT_STOPS = """import signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {34})
+open(sys.argv[1] + ".ready", "w").close()
+signal.sigwaitinfo({34})
+n = 1
+while signal.sigtimedwait({34}, 0.5):
+    n += 1
+open(sys.argv[1], "w").write(str(n))
+"""
+
+
+def test_stop_signal_is_delivered_once(vigil):
+    # A real-time stop signal queues instead of merging, so the service can count how many
+    # times it was sent (a shell running its TERM trap twice made slow services miss their
+    # stop_timeout).
+    (vigil.out / "count.py").write_text(COUNT_STOPS)
+    vigil.unit("counter", """[service]
+exec = ["/usr/bin/python3", "$OUT/count.py", "$OUT/stops"]
+stop_signal = 34
+stop_timeout = 5
+""")
+    vigil.start()
+    vigil.wait_state("counter", "running")
+    vigil.wait_for(lambda: (vigil.out / "stops.ready").exists(), what="the signal blocked")
+    vigil.ctl("stop", "counter", check=True)
+    vigil.wait_state("counter", "stopped")
+    assert (vigil.out / "stops").read_text() == "1"
