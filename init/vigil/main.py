@@ -25,7 +25,7 @@ from vigil.verbs import Verbs
 
 USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot|--no-boot]
   --units DIR     a unit directory (repeatable; later ones override earlier ones by name;
-                  default /usr/lib/vigil/units then /etc/vigil/units)
+                  default /usr/lib/vigil/units, /run/vigil/units, /etc/vigil/units)
   --log-dir DIR   where service logs go (default /var/log/vigil)
   --control PATH  the control socket (default /run/vigil/control)
   --boot          do stage 1 (mounts, console, gettys) even if not the machine's PID 1
