@@ -19,7 +19,7 @@ from vigil import logs
 # Runtime fields of a Service carried over as they are.
 SERVICE_FIELDS = ("state", "reason", "since", "pid", "launcher", "pgid", "started", "requested",
                   "ready_after", "restarts", "last_exit", "wanted", "start_again", "delay",
-                  "status_text", "stop_reason", "timed_out")
+                  "status_text", "stop_reason", "timed_out", "uid")
 
 
 def snapshot(init) -> dict:

@@ -33,6 +33,14 @@ STOPPED, STARTING, RUNNING, STOPPING, DONE, FAILED = (
     "stopped", "starting", "running", "stopping", "done", "failed")
 
 
+def _owner(pid: int) -> int:
+    """The real uid of a process, or -1 if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return -1
+
+
 def describe_status(status: int) -> str:
     """A wait status as a user reads it: 'exit 3' or 'signal SIGSEGV'."""
     if os.WIFSIGNALED(status):
@@ -68,6 +76,7 @@ class Service:
         self.timed_out = False
         self.status_text = ""          # STATUS= from sd_notify
         self.stop_reason = "stopped"
+        self.uid = 0                   # the user it runs as, for sd_notify's MAINPID check
         self.log: logs.ServiceLog | None = None
         self.notify_fd = -1
         self.notify_path = ""
@@ -145,6 +154,9 @@ class Service:
             self.restarts += 1
         try:
             p = spawn.plan(self.unit, self.sup.base_env, self.sup.notify_socket(self))
+            self.uid = p.uid or 0
+            if self.notify_path and self.uid:
+                os.chown(self.notify_path, self.uid, -1)  # its user may send, others not
             out = self.log.write_fd if self.log else self.sup.output_fd(self.unit)
             pid = spawn.spawn(p, out)
         except (spawn.SpawnError, OSError) as e:
@@ -183,8 +195,10 @@ class Service:
         fields = dict(line.split("=", 1) for line in message.splitlines() if "=" in line)
         if "STATUS" in fields:
             self.status_text = fields["STATUS"][:200]
-        if fields.get("MAINPID", "").isdigit() and int(fields["MAINPID"]) > 0:
-            self.pid = int(fields["MAINPID"])
+        mainpid = fields.get("MAINPID", "")
+        if mainpid.isdigit() and int(mainpid) > 1 and _owner(int(mainpid)) == self.uid:
+            # only a process of the service's own user: vigil will signal it at stop
+            self.pid = int(mainpid)
             self.sup.track(self.pid, self)
         if fields.get("READY") == "1" and self.state == STARTING and self.pid:
             self.on_ready()

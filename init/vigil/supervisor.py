@@ -73,10 +73,12 @@ class Supervisor:
         if svc.log is not None:
             self.loop.remove(svc.log.read_fd)
             svc.log.close()
+            svc.log = None  # its process may still exit later: nothing to read then
         if svc.notify_fd >= 0:
             self.loop.remove(svc.notify_fd)
             os.close(svc.notify_fd)
             _unlink(svc.notify_path)
+            svc.notify_fd = -1
         self.services.pop(svc.name, None)
 
     def _rebuild_graph(self) -> None:
@@ -277,7 +279,7 @@ class Supervisor:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                                  | socket.SOCK_CLOEXEC)
             sock.bind(path)
-            os.chmod(path, 0o666)  # services run as other users must still reach it
+            os.chmod(path, 0o600)  # only root and the service's user (Service.launch) may send
             svc.notify_fd, svc.notify_path = sock.detach(), path
             self.loop.add(svc.notify_fd, lambda _mask, s=svc: self._on_notify(s))
         return svc.notify_path

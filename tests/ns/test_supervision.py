@@ -494,3 +494,29 @@ stop_timeout = 5
     vigil.ctl("stop", "counter", check=True)
     vigil.wait_state("counter", "stopped")
     assert (vigil.out / "stops").read_text() == "1"
+
+
+MAINPID_LIAR = """import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"MAINPID=1\\nREADY=1\\nSTATUS=lied", os.environ["NOTIFY_SOCKET"])
+time.sleep(1000)
+"""
+
+
+def test_notify_as_another_user_cannot_name_a_root_process(vigil):
+    # a service running as nobody reaches its own socket, but MAINPID=1 is refused:
+    # vigil would otherwise signal PID 1's process at stop
+    script = os.path.join(os.path.dirname(vigil.sock), "liar.py")
+    with open(script, "w") as f:
+        f.write(MAINPID_LIAR)
+    os.chmod(script, 0o644)
+    vigil.unit("liar", f"""[service]
+type = "notify"
+exec = ["/usr/bin/python3", "{script}"]
+user = "nobody"
+""")
+    vigil.start()
+    st = vigil.wait_state("liar", "running")
+    assert st["status"] == "lied" and st["pid"] not in (None, 1)
+    mode = os.stat(os.path.join(os.path.dirname(vigil.sock), "notify", "liar"))
+    assert mode.st_uid == 65534 and mode.st_mode & 0o077 == 0, "only its user may send"
