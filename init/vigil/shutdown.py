@@ -10,7 +10,7 @@ import time
 
 from vigil import linux, logs, utmp
 from vigil.boot import swap as swaps
-from vigil.boot.fstab import unescape
+from vigil.boot.mounts import unescape
 from vigil.files import read_text
 
 RANDOM_SEED = "/var/lib/vigil/random-seed"

@@ -7,6 +7,7 @@ failure is logged, never fatal: a machine with no /dev/pts still gets its serial
 import os
 
 from vigil import linux, logs
+from vigil.boot import mounts
 
 # (source, target, type, flags, data), in order: /dev before /dev/pts and /dev/shm.
 ESSENTIAL = [
@@ -20,19 +21,11 @@ ESSENTIAL = [
 ]
 
 
-def mounted_targets() -> set[str]:
-    try:
-        with open("/proc/self/mounts") as f:
-            return {line.split()[1] for line in f if len(line.split()) > 1}
-    except OSError:
-        return set()
-
-
 def mount_essentials() -> list[str]:
     """Mount what is missing; return a problem line for each that failed."""
     problems = []
     for source, target, fstype, flags, data in ESSENTIAL:
-        if target in mounted_targets():
+        if target in mounts.current():
             continue
         try:
             os.makedirs(target, exist_ok=True)

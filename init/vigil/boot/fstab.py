@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.boot.mounts import parse_mounts, unescape
 from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
@@ -92,20 +93,6 @@ class Fstab:
         return next((e for e in self.mounts if e.target == "/"), None)
 
 
-def unescape(field_text: str) -> str:
-    """fstab writes space, tab, newline, backslash (any byte) as \\ooo octal."""
-    out, i = [], 0
-    while i < len(field_text):
-        chunk = field_text[i + 1:i + 4]
-        if field_text[i] == "\\" and len(chunk) == 3 and all(c in "01234567" for c in chunk):
-            out.append(chr(int(chunk, 8)))
-            i += 4
-        else:
-            out.append(field_text[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_options(options: list[str]) -> tuple[int, str]:
     """Options -> (MS_* flags, the data string for the file system). Later options win."""
     flags, data = 0, []
@@ -174,16 +161,6 @@ def parse(text: str, filename: str = "/etc/fstab") -> Fstab:
                       netdev="_netdev" in options, device_timeout=timeout)
         (tab.swaps if swap else tab.mounts).append(entry)
     return tab
-
-
-def parse_mounts(text: str) -> dict[str, tuple[str, str, str]]:
-    """/proc/self/mounts -> target -> (source, type, options); the last mount wins."""
-    out = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) >= 4:
-            out[unescape(f[1])] = (unescape(f[0]), f[2], f[3])
-    return out
 
 
 # --- finding devices ------------------------------------------------------------------

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from vigil import linux, logs
+from vigil.boot import mounts
 from vigil.boot.cmdline import Cmdline
 from vigil.files import read_text
 
@@ -91,12 +92,7 @@ def plan(cmd: Cmdline) -> RootPlan | None:
 
 def root_is_initramfs(mounts_text: str) -> bool:
     """Whether / (its last mount in /proc/self/mounts) is the kernel's rootfs or a tmpfs."""
-    fstype = ""
-    for line in mounts_text.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[1] == "/":
-            fstype = fields[2]
-    return fstype in INITRAMFS_TYPES
+    return mounts.parse_mounts(mounts_text).get("/", ("", "", ""))[1] in INITRAMFS_TYPES
 
 
 def parse_module_list(text: str) -> list[str]:
@@ -289,8 +285,7 @@ def switch_root(cmd: Cmdline, problems: list[str]) -> None:
 
 def _switch(init: str) -> None:  # never returns: it execs
     """Past this point there is no way back: the initramfs is being deleted."""
-    mounted = {line.split()[1] for line in read_text("/proc/self/mounts").splitlines()
-               if len(line.split()) > 1}
+    mounted = mounts.current()
     for m in MOVED_MOUNTS:
         if m not in mounted:
             continue

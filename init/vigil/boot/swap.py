@@ -9,6 +9,7 @@ import os
 
 from vigil import linux, logs
 from vigil.boot import fstab
+from vigil.boot.mounts import unescape
 from vigil.files import read_text
 
 
@@ -31,7 +32,7 @@ def swap_flags(entry: fstab.Entry) -> tuple[int, str | None]:
 
 def active(swaps_text: str) -> set[str]:
     """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
-    return {fstab.unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
+    return {unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
             if line.split()}
 
 
