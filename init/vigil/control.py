@@ -25,8 +25,18 @@ PROTOCOL = 1
 MAX_REQUEST = 4096
 MAX_CLIENTS = 64
 CLIENT_DEADLINE = 10.0   # seconds from connect to the reply being sent
-PRIVILEGED = {"start", "stop", "restart", "reload", "poweroff", "reboot", "halt", "reexec",
-              "schedule", "cancel", "rescue", "default"}
+# Every verb of the protocol: (fewest arguments, most (None: any), needs root). The server
+# checks both before a handler runs (SO_PEERCRED gives the uid); vigilctl checks the counts
+# before it connects. What each verb does is in vigil.verbs.
+VERBS = {
+    "ping": (0, 0, False), "version": (0, 0, False), "list": (0, 0, False),
+    "status": (0, None, False), "logs": (1, 1, False), "dump": (0, 0, False),
+    "analyze": (0, 0, False),
+    "start": (1, None, True), "stop": (1, None, True), "restart": (1, None, True),
+    "reload": (0, 0, True), "poweroff": (0, 1, True), "reboot": (0, 1, True),
+    "halt": (0, 1, True), "reexec": (0, 0, True), "schedule": (3, None, True),
+    "cancel": (0, 0, True), "rescue": (0, 0, True), "default": (0, 0, True),
+}
 
 
 class RequestError(Exception):
@@ -50,6 +60,17 @@ def parse_request(line: bytes) -> tuple[str, list[str]]:
         raise RequestError(f"unsupported protocol version {words[0][:16]!r} "
                            f"(this vigil speaks {PROTOCOL})", 2)
     return words[1], words[2:]
+
+
+def check_request(verb: str, args: list[str], uid: int) -> None:
+    """A known verb, the right number of arguments, and root for the verbs that need it."""
+    if verb not in VERBS:
+        raise RequestError(f"unknown verb {verb[:40]!r}", 2)
+    fewest, most, root = VERBS[verb]
+    if len(args) < fewest or (most is not None and len(args) > most):
+        raise RequestError(f"{verb}: wrong number of arguments", 2)
+    if root and uid != 0:
+        raise RequestError(f"{verb}: permission denied (needs root)", 1)
 
 
 def format_request(verb: str, args: list[str]) -> bytes:
@@ -151,8 +172,7 @@ class ControlServer:
     def _answer(self, line: bytes, uid: int) -> bytes:
         try:
             verb, args = parse_request(line)
-            if verb in PRIVILEGED and uid != 0:
-                raise RequestError(f"{verb}: permission denied (needs root)", 1)
+            check_request(verb, args, uid)
             return format_reply(True, self.handle(verb, args, uid))
         except RequestError as e:
             return format_reply(False, error=str(e), code=e.code)

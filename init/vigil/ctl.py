@@ -44,6 +44,10 @@ def _paint(state: str, tty: bool) -> str:
     return f"\033[{code}m{state}\033[0m" if tty and code else state
 
 
+def _why(row: dict) -> str:
+    return (row.get("why") or {}).get("text", "")
+
+
 def _ago(since: float | None) -> str:
     if not since:
         return "-"
@@ -60,7 +64,7 @@ def _ago(since: float | None) -> str:
 def print_table(rows: list[dict], tty: bool) -> None:
     header = ("UNIT", "STATE", "PID", "RESTARTS", "SINCE", "WHY")
     table = [(r["name"], r["state"], str(r.get("pid") or "-"), str(r.get("restarts", 0)),
-              _ago(r.get("since")), r.get("reason") or "") for r in rows]
+              _ago(r.get("since")), _why(r)) for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
@@ -76,7 +80,9 @@ def print_status(info: dict, tty: bool) -> None:
     when = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
             + f" ({_ago(info['since'])})") if info.get("since") else "-"
     lines = [("state", f"{_paint(info['state'], tty)} since {when}"),
-             ("why", info.get("reason") or ""),
+             ("why", _why(info)),
+             ("rejected", f"new file rejected, the old definition runs: {info['rejected']}"
+              if info.get("rejected") else ""),
              ("pid", str(info.get("pid") or "-")),
              ("restarts", str(info.get("restarts", 0))),
              ("last exit", info.get("last_exit") or "-"),
@@ -246,8 +252,7 @@ def _when(word: str, now: float) -> float:
 def _reboot_now(action: str) -> int:
     from vigil import linux
     os.sync()
-    linux.reboot({"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
-                  "halt": linux.RB_HALT_SYSTEM}[action])
+    linux.reboot(linux.REBOOT_COMMANDS[action])
     return EXIT_OK
 
 
@@ -342,12 +347,10 @@ USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
 The socket is $VIGIL_SOCKET or /run/vigil/control.
 Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
-# verb -> (fewest, most) arguments
-VERBS = {"list": (0, 0), "status": (0, None), "start": (1, None), "stop": (1, None),
-         "restart": (1, None), "reload": (0, 0), "logs": (1, 4), "poweroff": (0, 0),
-         "reboot": (0, 0), "halt": (0, 0), "check": (0, None), "tree": (0, 0),
-         "dump": (0, 0), "analyze": (0, 0), "version": (0, 0), "ping": (0, 0),
-         "reexec": (0, 0), "rescue": (0, 0), "default": (0, 0)}
+# verb -> (fewest, most) arguments: the protocol's verbs, and those vigilctl does itself or
+# whose words differ from the request it sends.
+VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in control.VERBS.items()},
+         "logs": (1, 4), "check": (0, None), "tree": (0, 0)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
@@ -437,7 +440,7 @@ def run(argv: list[str]) -> int:
             print(f"scheduled: {sched['action']} at {at} {sched['message']}".rstrip())
     elif verb in ("start", "stop", "restart"):
         for info in result:
-            print(f"{info['name']}: {_paint(info['state'], tty)} {info.get('reason') or ''}")
+            print(f"{info['name']}: {_paint(info['state'], tty)} {_why(info)}".rstrip())
     elif verb == "analyze":
         for row in result:
             print(f"{row['ready_after']:9.3f}s  {row['name']}")
@@ -455,7 +458,7 @@ def run(argv: list[str]) -> int:
 def main() -> int:
     name = os.path.basename(sys.argv[0])
     try:
-        if name in ("poweroff", "reboot", "halt", "shutdown", "telinit", "runlevel"):
+        if name in SYSV_USAGE:
             return sysv_main(name, sys.argv[1:])
         return run(sys.argv[1:])
     except CtlError as e:

@@ -77,6 +77,8 @@ RB_HALT_SYSTEM = 0xCDEF0123
 RB_POWER_OFF = 0x4321FEDC
 RB_ENABLE_CAD = 0x89ABCDEF
 RB_DISABLE_CAD = 0x00000000
+# What reboot(2) is asked for each way down.
+REBOOT_COMMANDS = {"poweroff": RB_POWER_OFF, "reboot": RB_AUTOBOOT, "halt": RB_HALT_SYSTEM}
 
 
 def reboot(cmd: int) -> None:

@@ -40,7 +40,6 @@ def use_kmsg() -> None:
         _kmsg_fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         _kmsg_fd = -1
-DEBUG = False  # vigil.debug on the kernel command line: every state change is logged
 
 
 KMSG_PREFIX = "<31>"  # facility daemon (3 << 3), level debug (7): never echoed to the console
@@ -93,14 +92,33 @@ class ServiceLog:
         self.last_error = ""
         self.lines = 0           # lines seen in total, for status and tests
 
-    def adopt(self, read_fd: int, write_fd: int) -> None:
-        """Take over the pipe of the vigil this one replaced (re-exec), closing our new one."""
+    # --- carried over a re-exec: the pipe itself, and what was not written yet ------
+    def snapshot(self) -> dict:
+        return {"fds": [self.read_fd, self.write_fd], "partial": self.partial.decode("latin-1"),
+                "memory": [m.decode("latin-1") for m in self.memory],
+                "dropped": self.dropped, "lines": self.lines}
+
+    def restore(self, state: dict) -> None:
+        """Take over the pipe of the vigil this one replaced, closing our new one."""
         os.close(self.read_fd)
         os.close(self.write_fd)
-        self.read_fd, self.write_fd = read_fd, write_fd
-        for fd in (read_fd, write_fd):
+        self.read_fd, self.write_fd = state["fds"]
+        for fd in state["fds"]:
             os.set_inheritable(fd, False)
-        os.set_blocking(read_fd, False)
+        os.set_blocking(self.read_fd, False)
+        self.partial = state["partial"].encode("latin-1")
+        self.memory.extend(m.encode("latin-1") for m in state["memory"])
+        self.memory_bytes = sum(len(m) for m in self.memory)
+        self.dropped, self.lines = state["dropped"], state["lines"]
+
+    @staticmethod
+    def discard(state: dict) -> None:
+        """The saved pipe of a unit that is gone: close it."""
+        for fd in state["fds"]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.flush_partial()

@@ -54,6 +54,11 @@ class Loop:
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         return self.call_at(time.monotonic() + delay, callback)
 
+    @staticmethod
+    def now() -> float:
+        """The loop's clock (monotonic seconds), which timers are set against."""
+        return time.monotonic()
+
     def _timeout(self) -> float:
         while self.timers and self.timers[0].cancelled:
             heapq.heappop(self.timers)

@@ -19,6 +19,7 @@ from vigil import VERSION, linux, logs, reexec, spawn
 from vigil.boot import problem_table
 from vigil.control import ControlServer
 from vigil.loop import Loop
+from vigil.shutdown import SHUTDOWN_TIMEOUT, Shutdown
 from vigil.supervisor import Supervisor
 from vigil.unit import RUNTIME_UNITS, UNIT_DIRS
 from vigil.verbs import Verbs
@@ -33,15 +34,16 @@ USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boo
 """
 
 ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
-STOP_GRACE = 3.0                # seconds between SIGTERM and SIGKILL to what is left at the end
-SHUTDOWN_TIMEOUT = 120.0        # stage 3 goes on after this even if services are still stopping
 
 # Signals vigil handles (all through the signalfd).
 SIGNALS = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
            signal.SIGUSR2, signal.SIGPWR, signal.SIGRTMIN + 3, signal.SIGRTMIN + 4,
            signal.SIGRTMIN + 5}
-REBOOT_CMDS = {"poweroff": linux.RB_POWER_OFF, "reboot": linux.RB_AUTOBOOT,
-               "halt": linux.RB_HALT_SYSTEM}
+# Signals whose action vigil.toml's [shutdown] may change, and the real-time ones of systemd.
+POWER_SIGNALS = {signal.SIGTERM: "sigterm", signal.SIGINT: "ctrl_alt_del",
+                 signal.SIGPWR: "power_failure"}
+RT_POWER_SIGNALS = {signal.SIGRTMIN + 3: "halt", signal.SIGRTMIN + 4: "poweroff",
+                    signal.SIGRTMIN + 5: "reboot"}
 
 
 def parse_args(argv: list[str]) -> dict:
@@ -88,17 +90,16 @@ def is_machine_init() -> bool:
 
 
 class Init:
+    """The loop's wiring: signals, the control socket, the supervisor, the way down."""
+
     def __init__(self, opts: dict):
         self.opts = opts
         self.pid1 = os.getpid() == 1
         self.machine = opts["boot"] if opts["boot"] is not None else is_machine_init()
-        self.action = ""             # poweroff | reboot | halt, once stage 3 has begun
         self.started = time.time()
         self.loop = Loop(on_error=lambda what, e: logs.error(f"error in {what}: {e!r}"))
         self.sup: Supervisor | None = None
-        self.final_timer = None
-        self.scheduled: dict | None = None   # a shutdown(8) waiting for its time
-        self.schedule_timers: list = []
+        self.down: Shutdown | None = None
         self.control: ControlServer | None = None
         self.reexecs = 0
         self.only: list[str] | None = None   # rescue mode or vigil.unit=: start just these
@@ -165,6 +166,8 @@ class Init:
         self.sup = Supervisor(self.loop, self.opts["units"], self.opts["log_dir"], runtime_dir,
                               spawn.system_environment(self.boot_env))
         self.sup.problems.update(problem_table(self.boot_problems))
+        self.down = Shutdown(self.loop, self.sup, self.pid1, self.machine)
+        self.down.timeout = self.shutdown_timeout
         try:
             self.control = ControlServer(self.loop, self.opts["control"],
                                          Verbs(self.sup, self, self.started),
@@ -182,7 +185,7 @@ class Init:
 
     def reexec(self) -> None:
         """Exec the (possibly upgraded) vigil program in place, once the reply is sent."""
-        if self.action:
+        if self.down.action:
             raise OSError("already shutting down")
         self.loop.call_later(0, lambda: reexec.execute(self))
 
@@ -202,139 +205,27 @@ class Init:
         for signo, _sender in received:
             if signo == signal.SIGCHLD:
                 self.sup.reap()
-                if self.final_timer is not None:
-                    self._final_check()
+                self.down.after_reap()
             elif signo in (signal.SIGHUP, signal.SIGUSR1):
                 self.sup.reload()
             elif signo == signal.SIGUSR2:
                 logs.say(f"state: {self.sup.state_line()}; tracked pids {sorted(self.sup.pids)}")
                 for name, svc in sorted(self.sup.services.items()):
-                    logs.say(f"  {name}: {svc.state} pid={svc.pid} {svc.reason}")
-            elif signo == signal.SIGINT:
-                self.on_power_signal("ctrl_alt_del" if self.pid1 else "sigterm")
-            elif signo == signal.SIGTERM:
-                self.on_power_signal("sigterm")
-            elif signo == signal.SIGPWR:
-                self.on_power_signal("power_failure")
-            elif signo == signal.SIGRTMIN + 4:
-                self.power("poweroff")
-            elif signo == signal.SIGRTMIN + 3:
-                self.power("halt")
-            elif signo == signal.SIGRTMIN + 5:
-                self.power("reboot")
+                    logs.say(f"  {name}: {svc.state} pid={svc.pid} {svc.why.text()}")
+            elif signo in POWER_SIGNALS:
+                self.on_power_signal(POWER_SIGNALS[signo])
+            elif signo in RT_POWER_SIGNALS:
+                self.down.power(RT_POWER_SIGNALS[signo])
 
     def on_power_signal(self, which: str) -> None:
         """SIGTERM, Ctrl-Alt-Del, SIGPWR: what vigil.toml's [shutdown] says (or the default)."""
+        if which == "ctrl_alt_del" and not self.pid1:
+            which = "sigterm"  # SIGINT is Ctrl-Alt-Del only from the kernel, to PID 1
         action = self.actions[which]
         if action == "ignore":
             logs.say(f"{which}: ignored, as vigil.toml says")
         else:
-            self.power(action)
-
-    # --- stage 3 ---------------------------------------------------------------
-    def schedule(self, action: str, when: float, wall: bool, message: str) -> None:
-        """shutdown +M: warn now and at 15, 5 and 1 minute(s) before, then go down."""
-        self.cancel(quiet=True)
-        self.scheduled = {"action": action, "when": when, "message": message, "wall": wall}
-        left = when - time.time()
-        logs.say(f"{action} scheduled in {max(0, left):.0f}s {message}".rstrip())
-        for before in (None, 900, 300, 60):
-            if before is None or before < left:
-                delay = 0 if before is None else left - before
-                self.schedule_timers.append(self.loop.call_later(
-                    delay, lambda b=before or left: self._warn(f"in {round(b / 60)} minute(s)")))
-        self.schedule_timers.append(self.loop.call_later(
-            max(0, left), lambda: self.power(action, wall)))
-
-    def _warn(self, when: str) -> None:
-        s = self.scheduled
-        if s and s["wall"]:
-            self.wall(f"The system is going down for {s['action']} {when}!\n{s['message']}")
-
-    def cancel(self, quiet: bool = False) -> None:
-        for timer in self.schedule_timers:
-            timer.cancel()
-        self.schedule_timers = []
-        if self.scheduled and not quiet:
-            logs.say(f"scheduled {self.scheduled['action']} cancelled")
-            if self.scheduled["wall"]:
-                self.wall("The system shutdown has been cancelled.")
-        self.scheduled = None
-
-    def wall(self, message: str) -> None:
-        """Only the machine's init writes to users' terminals (never a test's namespace)."""
-        if self.machine:
-            from vigil import utmp
-            utmp.wall(message)
-
-    def power(self, action: str, wall: bool = True) -> None:
-        if self.action:
-            return  # already going down
-        self.cancel(quiet=True)
-        if wall:
-            self.wall(f"The system is going down for {action} NOW!")
-        self.action = action
-        logs.say(f"{action}: stopping services")
-        self.stage3_began = time.monotonic()
-        self.shutdown_timer = self.loop.call_later(self.shutdown_timeout, self._shutdown_late)
-        self.sup.shutdown(self._services_stopped)
-
-    def _shutdown_late(self) -> None:
-        """The overall limit: go on with stage 3 whatever is still stopping."""
-        late = sorted(n for n, s in self.sup.services.items() if s.up)
-        logs.error(f"{self.action}: still stopping after {self.shutdown_timeout}s: "
-                   f"{', '.join(late)}; going on")
-        self.sup.on_all_stopped = None
-        self._services_stopped()
-
-    def _services_stopped(self) -> None:
-        self.shutdown_timer.cancel()
-        logs.say(f"{self.action}: services stopped in "
-                 f"{time.monotonic() - self.stage3_began:.2f}s")
-        if not self.pid1:
-            self._finish()
-            return
-        # PID 1: everything else in our PID namespace goes too.
-        try:
-            os.kill(-1, signal.SIGTERM)
-            os.kill(-1, signal.SIGCONT)
-        except OSError:
-            pass
-        self.final_timer = self.loop.call_later(STOP_GRACE, self._kill_rest)
-        self._final_check()
-
-    def _final_check(self) -> None:
-        """Finish as soon as no process is left (SIGCHLD brings us here)."""
-        self.sup.reap()
-        try:
-            os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            self.final_timer.cancel()
-            self._finish()
-
-    def _kill_rest(self) -> None:
-        logs.warn(f"{self.action}: killing processes left after {STOP_GRACE}s")
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-        self.final_timer = self.loop.call_later(STOP_GRACE, self._finish)
-
-    def _finish(self) -> None:
-        if self.machine:
-            from vigil.shutdown import Stage3
-            Stage3(self.stage3_began, self.action).run()
-        else:
-            os.sync()
-        logs.say(f"{self.action}: done after {time.monotonic() - self.stage3_began:.2f}s")
-        if not self.pid1:
-            sys.exit(0)
-        try:
-            linux.reboot(REBOOT_CMDS[self.action])
-        except OSError as e:
-            logs.error(f"reboot(2): {e}")
-        while True:  # PID 1 must never return
-            signal.pause()
+            self.down.power(action)
 
 
 def _bring_up(cmdline_text: str) -> tuple[list[str], dict[str, str]]:

@@ -7,7 +7,7 @@ client; under any other name (vigil, init) it is the init itself.
 import os
 import sys
 
-CLIENT_NAMES = {"vigilctl", "poweroff", "reboot", "halt", "shutdown", "telinit", "runlevel"}
+from vigil import CLIENT_NAMES
 
 
 def main() -> None:

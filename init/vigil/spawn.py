@@ -38,11 +38,13 @@ def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "") -> Plan:
+def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "",
+         argv: tuple[str, ...] | None = None) -> Plan:
+    """argv: the command to run (default the unit's exec)."""
     import grp
     import pwd
     p = Plan()
-    p.argv = list(unit.exec)
+    p.argv = list(unit.exec if argv is None else argv)
     p.uid = p.gid = None
     p.groups = None
     home, user, shell = "/root", "root", "/bin/sh"
@@ -137,3 +139,22 @@ def _child(p: Plan, stdout_fd: int, err_fd: int) -> None:
     if p.uid is not None:
         os.setuid(p.uid)
     os.execvpe(p.argv[0], p.argv, p.env)
+
+
+def signal_service(pgid: int, pid: int, sig: int) -> None:
+    """Signal a service's process group, once; and its main pid only if it has left that
+    group (a forking daemon that called setsid), never twice: a shell whose trap runs on
+    each delivery would run it again."""
+    targets = [-pgid] if pgid else []
+    if pid:
+        try:
+            in_group = os.getpgid(pid) == pgid
+        except OSError:
+            in_group = False
+        if not in_group:
+            targets.append(pid)
+    for target in targets:
+        try:
+            os.kill(target, sig)
+        except OSError:
+            pass

@@ -1,10 +1,13 @@
-"""The set of services: loading units, starting in dependency order, reaping, stopping
-in reverse order, reloading.
+"""All services together: start in dependency order, stop in reverse order, reap, reload.
 
-Every state change of a service comes back here through on_state_change(), which looks
-only at that service's neighbours in the graph: the units ordered after it (may they
-start now? must they stop, as they require it?) and the units it is ordered after (in a
-stop in reverse order, may they stop now?).
+The Supervisor owns the graph. After every transition of a service it looks at that
+service's neighbours: the units ordered after it (may they start now? must they stop, as
+they require it?) and the units it is ordered after (in a stop in reverse order, may they
+stop now?). Each Service decides only about itself (vigil.service).
+
+The policies that involve several units live here, as operations the control verbs call:
+start (with what it pulls in), stop (with what requires it), restart (with what requires
+it), rescue mode and back, shutdown, reload.
 """
 
 import os
@@ -12,20 +15,45 @@ import socket
 from collections import deque
 from collections.abc import Callable
 
-from vigil import graph, logs
+from vigil import graph, logs, spawn
 from vigil.loop import Loop
-from vigil.service import FAILED, STOPPED, STOPPING, Service
+from vigil.service import DOWN, FAILED, STOPPED, STOPPING, UP, Service, Why
 from vigil.unit import Catalog, Unit, UnitError, read_in_child
+
+
+class Processes:
+    """What a Service may do with processes: the real thing (fork/exec, the pid table that
+    reaping looks in, kill). Tests give a Service or a Supervisor a fake one."""
+
+    def __init__(self, sup: "Supervisor"):
+        self.sup = sup
+
+    def spawn(self, svc: Service, argv: tuple) -> int:
+        sup = self.sup
+        p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), argv)
+        svc.uid = p.uid or 0
+        if svc.notify_path and svc.uid:
+            os.chown(svc.notify_path, svc.uid, -1)  # its user may send, others not
+        pid = spawn.spawn(p, svc.log.write_fd if svc.log else sup.output_fd(svc.unit))
+        self.track(svc, pid)
+        return pid
+
+    def track(self, svc: Service, pid: int) -> None:
+        self.sup.pids[pid] = svc
+
+    def kill(self, pgid: int, pid: int, sig: int) -> None:
+        spawn.signal_service(pgid, pid, sig)
 
 
 class Supervisor:
     def __init__(self, loop: Loop, unit_dirs: list[str], log_dir: str, runtime_dir: str,
-                 base_env: dict[str, str]):
+                 base_env: dict[str, str], procs: Callable[["Supervisor"], object] = Processes):
         self.loop = loop
         self.unit_dirs = unit_dirs
         self.log_dir = log_dir
         self.runtime_dir = runtime_dir
         self.base_env = base_env
+        self.procs = procs(self)
         self.services: dict[str, Service] = {}
         self.errors: dict[str, UnitError] = {}
         self.cycles: list[list[str]] = []
@@ -33,7 +61,6 @@ class Supervisor:
         self.rev: dict[str, set[str]] = {}
         self.pids: dict[int, Service] = {}
         self.roots: list[str] = []          # units started at boot besides the enabled ones
-        self.pending_stop: dict[str, bool] = {}   # name -> start again once stopped
         self.on_all_stopped: Callable[[], None] | None = None
         self.problems: dict[str, str] = {}  # boot problems for status (e.g. fstab)
         self._changed: deque[str] = deque()
@@ -42,8 +69,9 @@ class Supervisor:
         self.catalog: Catalog | None = None
 
     # --- loading ---------------------------------------------------------------
-    def load(self) -> None:
-        self.catalog = read_in_child(self.unit_dirs)
+    def load(self, catalog: Catalog | None = None) -> None:
+        """The units of the unit directories (parsed in a child), or of a given catalog."""
+        self.catalog = catalog if catalog is not None else read_in_child(self.unit_dirs)
         for _name, err in sorted(self.catalog.errors.items()):
             logs.error(str(err))
         self.errors = dict(self.catalog.errors)
@@ -52,7 +80,7 @@ class Supervisor:
         self._rebuild_graph()
 
     def _add(self, unit: Unit) -> Service:
-        svc = Service(unit, self)
+        svc = Service(unit, self.loop, self.procs, self.on_state_change)
         self.services[unit.name] = svc
         self._setup_log(svc)
         return svc
@@ -104,7 +132,7 @@ class Supervisor:
                 self.errors[name] = self.catalog.errors[name]
         return svc
 
-    # --- starting --------------------------------------------------------------
+    # --- operations (what the control verbs and boot ask for) ---------------------
     def boot(self, extra: list[str] = (), only: list[str] | None = None) -> None:
         """Start the enabled units, the extra ones (gettys) and all they pull in; or, with
         `only` (rescue mode, vigil.unit=), just those units and what they pull in."""
@@ -117,58 +145,67 @@ class Supervisor:
                 logs.error(f"{name}: asked for on the kernel command line, but no such unit")
             self.start([n for n in only if n in self.services])
             return
-        roots = [n for n, s in self.services.items() if s.unit.enabled] + self.roots
-        self.start(roots)
+        self.start(self._default_set())
+
+    def _default_set(self) -> list[str]:
+        """What the machine runs normally: the enabled units and the extra roots (gettys)."""
+        return [n for n, s in self.services.items() if s.unit.enabled] + self.roots
 
     def start(self, names: list[str]) -> None:
+        """Start these units and what they require or want, each once what it is ordered
+        after is ready."""
         units = {n: s.unit for n, s in self.services.items()}
-        todo = graph.pulled_in(names, units)
-        for name in sorted(todo):
-            self.pending_stop.pop(name, None)
-        self._busy = True  # all are wanted before any of them looks at the others
-        try:
-            for name in sorted(todo):
+        todo = sorted(graph.pulled_in(names, units))
+        with self._batch():  # all are wanted before any of them looks at the others
+            for name in todo:
                 self.services[name].want()
-        finally:
-            self._busy = False
-        for name in sorted(todo):
+        for name in todo:
             self._consider_start(self.services[name])
         self._drain()
 
-    def _consider_start(self, svc: Service) -> None:
-        if not svc.waiting() or svc.name in self.pending_stop:
-            return
-        for dep in sorted(self.after.get(svc.name, ())):
-            d = self.services[dep]
-            if dep in svc.unit.requires and (d.state == FAILED or
-                                             (d.state == STOPPED and not d.wanted)):
-                svc.dependency_failed(dep, "failed" if d.state == FAILED else "is stopped")
-                return
-            if d.ready and dep not in self.pending_stop:
-                continue
-            if d.wanted or d.up or d.state == STOPPING:
-                svc.reason = f"waiting for {dep} ({d.state})"
-                return
-        svc.launch()
-
-    # --- stopping --------------------------------------------------------------
-    def stop(self, names: list[str], then_start: bool = False) -> None:
-        """Stop these units, each only once the units ordered after it have stopped."""
+    def stop(self, names: list[str], cause: Why | None = None) -> None:
+        """Stop these units and what requires them, each only once the units ordered after
+        it have stopped."""
+        cause = cause or Why("stopped")
+        group = {n: cause for n in names}
         for name in names:
-            self.pending_stop[name] = then_start
-            if not then_start:
-                self.services[name].wanted = False
-        for name in sorted(names):
-            self._consider_stop(name)
+            for other in self.requiring(name):
+                group.setdefault(other, Why("dependency", unit=name, how="stopped"))
+        self._stop_group(group)
 
-    def _consider_stop(self, name: str) -> None:
-        if name not in self.pending_stop:
-            return
-        for later in sorted(self.rev.get(name, ())):
-            if later in self.pending_stop or self.services[later].state == STOPPING:
-                self.services[name].reason = f"waiting for {later} to stop"
-                return
-        self.services[name].stop(then_start=self.pending_stop.pop(name))
+    def restart(self, names: list[str]) -> None:
+        """Stop each unit and what requires it (and runs), then start them again."""
+        group = set(names)
+        for name in names:
+            group |= {n for n in self.requiring(name)
+                      if self.services[n].up or self.services[n].goal == UP}
+        with self._batch():
+            for name in sorted(group):
+                self.services[name].request_restart()
+        for name in sorted(group):
+            self._consider_stop(self.services[name])
+        self._drain()
+
+    def rescue(self) -> list[str]:
+        """telinit 1/S: stop everything not marked rescue, start the rescue units."""
+        keep = sorted(n for n, s in self.services.items() if s.unit.rescue)
+        self.stop([n for n, s in sorted(self.services.items())
+                   if n not in keep and (s.up or s.goal == UP)], Why("rescue"))
+        self.start(keep)
+        return keep
+
+    def resume_default(self) -> list[str]:
+        """telinit 2-5: back to the normal state: the enabled units and the gettys."""
+        self.stop([n for n, s in sorted(self.services.items())
+                   if s.unit.rescue and not s.unit.enabled and (s.up or s.goal == UP)])
+        names = self._default_set()
+        self.start(names)
+        return sorted(names)
+
+    def shutdown(self, when_done: Callable[[], None]) -> None:
+        self.on_all_stopped = when_done
+        self._stop_group({n: Why("shutdown") for n in self.services})
+        self._check_all_stopped()
 
     def requiring(self, name: str) -> set[str]:
         """Units that require `name`, transitively."""
@@ -182,64 +219,83 @@ class Supervisor:
                     todo.append(other)
         return found
 
-    def restart(self, name: str) -> None:
-        group = [name] + sorted(n for n in self.requiring(name)
-                                if self.services[n].up or self.services[n].wanted)
-        for n in group:
-            self.services[n].wanted = True
-        self.stop(group, then_start=True)
+    # --- the neighbours ----------------------------------------------------------
+    def _stop_group(self, group: dict[str, Why]) -> None:
+        with self._batch():  # every one is stopping before any looks at the others
+            for name in sorted(group):
+                self.services[name].request_stop(group[name])
+        for name in sorted(group):
+            self._consider_stop(self.services[name])
+        self._drain()
 
-    def shutdown(self, when_done: Callable[[], None]) -> None:
-        self.on_all_stopped = when_done
-        self.stop(list(self.services))
-        self._check_all_stopped()
+    def _consider_start(self, svc: Service) -> None:
+        if not svc.waiting():
+            return
+        for dep in sorted(self.after.get(svc.name, ())):
+            d = self.services[dep]
+            if dep in svc.unit.requires and (d.state == FAILED or
+                                             (d.state == STOPPED and d.goal == DOWN)):
+                svc.dependency_failed(dep, "failed" if d.state == FAILED else "is stopped")
+                return
+            if d.ready:
+                continue
+            if d.goal == UP or d.up:
+                svc.wait_for(dep, d.state)
+                return
+        svc.launch()
 
-    def _check_all_stopped(self) -> None:
-        if self.on_all_stopped and not self.pending_stop and \
-                not any(s.up for s in self.services.values()):
-            done, self.on_all_stopped = self.on_all_stopped, None
-            done()
+    def _consider_stop(self, svc: Service) -> None:
+        if (svc.state, svc.phase) != (STOPPING, "dependents"):
+            return
+        for later in sorted(self.rev.get(svc.name, ())):
+            if self.services[later].state == STOPPING:
+                svc.wait_to_stop(later)
+                return
+        svc.signal_stop()
 
-    # --- events ----------------------------------------------------------------
     def on_state_change(self, svc: Service) -> None:
         """Called by a service after each transition; handles the neighbours, one at a time."""
         self._changed.append(svc.name)
         if not self._busy:
             self._drain()
 
+    def _batch(self):
+        return _Batch(self)
+
     def _drain(self) -> None:
-        self._busy = True
-        try:
+        with self._batch():
             while self._changed:
                 self._neighbours(self._changed.popleft())
             self._check_all_stopped()
-        finally:
-            self._busy = False
 
     def _neighbours(self, name: str) -> None:
         svc = self.services.get(name)
         if svc is None:
             return
-        gone = svc.state == FAILED or (svc.state == STOPPED and not svc.wanted)
+        gone = svc.state == FAILED or (svc.state == STOPPED and svc.goal == DOWN)
+        how = "failed" if svc.state == FAILED else "stopped"
         for later in sorted(self.rev.get(name, ())):
             other = self.services[later]
-            if gone and name in other.unit.requires and (other.up or other.wanted) \
-                    and later not in self.pending_stop:
-                why = f"dependency {name} {'failed' if svc.state == FAILED else 'stopped'}"
+            if gone and name in other.unit.requires and other.state != STOPPING \
+                    and (other.up or other.goal == UP):
                 if other.up:
-                    other.stop(why=why)
+                    other.request_stop(Why("dependency", unit=name, how=how))
+                    self._consider_stop(other)
                 else:
-                    other.dependency_failed(name, why.split(" ", 2)[2])
+                    other.dependency_failed(name, how)
             else:
                 self._consider_start(other)
         self._consider_start(svc)
         if not svc.up:
             for earlier in sorted(self.after.get(name, ())):
-                self._consider_stop(earlier)
+                self._consider_stop(self.services[earlier])
 
-    def track(self, pid: int, svc: Service) -> None:
-        self.pids[pid] = svc
+    def _check_all_stopped(self) -> None:
+        if self.on_all_stopped and not any(s.up for s in self.services.values()):
+            done, self.on_all_stopped = self.on_all_stopped, None
+            done()
 
+    # --- processes ---------------------------------------------------------------
     def reap(self) -> int:
         """waitpid(-1) until nothing is left: our services, and orphans that are not ours."""
         reaped = 0
@@ -251,15 +307,17 @@ class Supervisor:
             if pid == 0:
                 break
             reaped += 1
-            svc = self.pids.pop(pid, None)
-            if svc is not None:
-                try:
-                    svc.on_exit(pid, status)
-                except Exception as e:  # noqa: BLE001 - one service's bug must not stop reaping
-                    logs.error(f"{svc.name}: error handling exit: {e!r}")
+            self.child_exited(pid, status)
         return reaped
 
-    # --- what services need from here --------------------------------------------
+    def child_exited(self, pid: int, status: int) -> None:
+        svc = self.pids.pop(pid, None)
+        if svc is not None:
+            try:
+                svc.on_exit(pid, status)
+            except Exception as e:  # noqa: BLE001 - one service's bug must not stop reaping
+                logs.error(f"{svc.name}: error handling exit: {e!r}")
+
     def output_fd(self, unit: Unit) -> int:
         if unit.log == "console":
             return 2
@@ -279,10 +337,13 @@ class Supervisor:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                                  | socket.SOCK_CLOEXEC)
             sock.bind(path)
-            os.chmod(path, 0o600)  # only root and the service's user (Service.launch) may send
+            os.chmod(path, 0o600)  # only root and the service's user (Processes.spawn) may send
             svc.notify_fd, svc.notify_path = sock.detach(), path
-            self.loop.add(svc.notify_fd, lambda _mask, s=svc: self._on_notify(s))
+            self._watch_notify(svc)
         return svc.notify_path
+
+    def _watch_notify(self, svc: Service) -> None:
+        self.loop.add(svc.notify_fd, lambda _mask, s=svc: self._on_notify(s))
 
     def _on_notify(self, svc: Service) -> None:
         while True:
@@ -293,11 +354,11 @@ class Supervisor:
             svc.on_notify(data.decode(errors="replace"))
 
     # --- reload ----------------------------------------------------------------
-    def reload(self) -> dict:
+    def reload(self, catalog: Catalog | None = None) -> dict:
         """Re-read the unit directories: start new units, stop removed ones, restart changed
         ones, leave unchanged ones alone. A file that no longer validates keeps its old
         definition in force."""
-        new = read_in_child(self.unit_dirs)
+        new = catalog if catalog is not None else read_in_child(self.unit_dirs)
         self.catalog = new
         summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": [],
                                          "invalid": []}
@@ -323,15 +384,17 @@ class Supervisor:
             svc = self.services[name]
             svc.unit = new.units.get(name) or new.get(name)
             self._setup_log(svc)
+        with self._batch():  # removed units stop at once and are forgotten before the
+            for name in summary["removed"]:  # graph is rebuilt (or their cycles would stay)
+                svc = self.services[name]
+                svc.request_stop(Why("removed"))
+                if (svc.state, svc.phase) == (STOPPING, "dependents"):
+                    svc.signal_stop()
+                self._forget(svc)
         self._rebuild_graph()
-        for name in summary["removed"]:
-            svc = self.services[name]
-            if svc.up:
-                svc.stop(why="removed")
-            self._forget(svc)
         running = [n for n in summary["changed"] if self.services[n].up]
-        for name in running:
-            self.restart(name)
+        if running:
+            self.restart(running)
         starts = [n for n in summary["added"] if self.services[n].unit.enabled]
         starts += [n for n in summary["changed"]
                    if n not in running and self.services[n].unit.enabled
@@ -353,6 +416,84 @@ class Supervisor:
         for svc in self.services.values():
             counts[svc.state] = counts.get(svc.state, 0) + 1
         return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+    # --- carried over a re-exec, and shown by `vigilctl dump` -----------------------
+    def snapshot(self) -> dict:
+        return {"services": {n: s.snapshot() for n, s in self.services.items()},
+                "roots": self.roots, "problems": self.problems}
+
+    def restore(self, state: dict) -> None:
+        """Give the services read from the unit files their runtime state from before."""
+        self.roots = state["roots"]
+        for name in self.roots:
+            self.lookup(name)
+        self.problems.update(state["problems"])
+        for name, saved in state["services"].items():
+            svc = self.services.get(name)
+            if svc is None:  # its file is gone: do what a reload would do
+                logs.warn(f"{name}: no unit file after re-exec, stopping it")
+                _stop_orphaned(saved)
+                continue
+            svc.restore(saved)
+            for pid in (svc.pid, svc.control):
+                if pid:
+                    self.pids[pid] = svc
+            if "log" in saved:
+                if svc.log is not None:
+                    self.loop.remove(svc.log.read_fd)
+                    svc.log.restore(saved["log"])
+                    self.loop.add(svc.log.read_fd, lambda _mask, log=svc.log: log.on_readable())
+                else:
+                    logs.ServiceLog.discard(saved["log"])
+            if "notify" in saved:
+                svc.notify_fd, svc.notify_path = saved["notify"]
+                os.set_inheritable(svc.notify_fd, False)
+                self._watch_notify(svc)
+        # services that are new in the unit files start now, as after a reload
+        self.start([n for n, s in self.services.items()
+                    if n not in state["services"] and s.unit.enabled])
+        self.reap()  # whatever exited while we were exec'ing
+
+    def inherited_fds(self) -> list[int]:
+        """The descriptors a re-exec must keep open: log pipes and notify sockets."""
+        fds = []
+        for svc in self.services.values():
+            if svc.log is not None:
+                fds += [svc.log.read_fd, svc.log.write_fd]
+            if svc.notify_fd >= 0:
+                fds.append(svc.notify_fd)
+        return fds
+
+
+class _Batch:
+    """While a batch runs, transitions are queued and their neighbours handled after."""
+
+    def __init__(self, sup: Supervisor):
+        self.sup, self.outer = sup, sup._busy
+
+    def __enter__(self):
+        self.sup._busy = True
+
+    def __exit__(self, *exc):
+        self.sup._busy = self.outer
+
+
+def _stop_orphaned(saved: dict) -> None:
+    """A service whose unit file vanished across a re-exec: TERM its processes, close its
+    descriptors."""
+    for pid in (saved["pid"], saved["control"]):
+        spawn.signal_service(saved["pgid"], pid, 15)
+    if "log" in saved:
+        logs.ServiceLog.discard(saved["log"])
+    if "notify" in saved:
+        _close(saved["notify"][0])
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _unlink(path: str) -> None:

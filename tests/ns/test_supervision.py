@@ -86,7 +86,7 @@ start_limit_cooldown = 0
     vigil.unit("steady", '[service]\nexec = ["/bin/sleep", "1000"]\n')
     vigil.start()
     st = vigil.wait_state("crash", "failed")
-    assert "start limit hit" in st["reason"] and st["last_exit"] == "exit 3"
+    assert "start limit hit" in st["why"]["text"] and st["last_exit"] == "exit 3"
     assert st["restarts"] == 3
     times = stamps(vigil.out / "starts")
     assert len(times) == 4
@@ -111,7 +111,7 @@ start_limit_cooldown = 1
 """)
     vigil.start()
     st = vigil.wait_state("crash", "failed")
-    assert "retrying at" in st["reason"]
+    assert "retrying at" in st["why"]["text"]
     vigil.wait_for(lambda: len(stamps(vigil.out / "starts")) >= 3, what="retry after cooldown")
 
 
@@ -161,7 +161,8 @@ def test_reload_keeps_old_definition_when_new_file_is_invalid(vigil):
     assert "old definition kept" in r.stdout and "svc.toml:3: service.stop_timeout" in r.stdout
     st = vigil.status("svc")
     assert st["pid"] == pid and st["state"] == "running"
-    assert "new file rejected" in st["reason"]
+    assert "svc.toml:3: service.stop_timeout" in st["rejected"]
+    assert "new file rejected, the old definition runs" in vigil.ctl("status", "svc").stdout
 
 
 def test_sighup_reloads(vigil):
@@ -184,7 +185,7 @@ def test_broken_unit_reported_while_others_run(vigil):
     r = vigil.ctl("status", "needs")
     assert "required unit 'ghost' does not exist" in r.stdout
     st = vigil.wait_state("noexec", "failed")
-    assert "/nonexistent/daemon: not found" in st["reason"]
+    assert "/nonexistent/daemon: not found" in st["why"]["text"]
     listing = vigil.ctl("list", check=True).stdout
     assert re.search(r"good\s+running", listing) and re.search(r"typo\s+failed", listing)
     assert vigil.ctl("status", "ghost").returncode == 4
@@ -196,7 +197,7 @@ def test_dependency_failure_is_explained(vigil):
     vigil.unit("web", '[unit]\nrequires = ["db"]\n[service]\nexec = ["/bin/sleep", "1000"]\n')
     vigil.start()
     st = vigil.wait_state("web", "failed")
-    assert st["reason"] == "dependency db failed" and st["pid"] is None
+    assert st["why"]["text"] == "dependency db failed" and st["pid"] is None
 
 
 def test_non_root_cannot_stop(vigil):
@@ -332,7 +333,7 @@ exec = ["/bin/sleep", "1000"]
     vigil.start()
     time.sleep(0.3)
     st = vigil.status("slowready")
-    assert st["state"] == "starting" and "READY=1" in st["reason"]
+    assert st["state"] == "starting" and "READY=1" in st["why"]["text"]
     assert vigil.state("after") == "starting"
     st = vigil.wait_state("slowready", "running")
     assert st["status"] == "serving"

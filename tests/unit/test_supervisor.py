@@ -1,0 +1,174 @@
+"""The Supervisor's policies over several units, with a fake loop and fake processes:
+start order, requires propagation, stop and restart order, shutdown, rescue, reload."""
+
+import signal
+
+from fakes import FakeLoop, FakeProcs, catalog, exited, killed, unit
+
+from vigil.supervisor import Supervisor
+
+
+def make(tmp_path, *units):
+    loop = FakeLoop()
+    sup = Supervisor(loop, [], str(tmp_path / "logs"), str(tmp_path), {}, procs=FakeProcs)
+    sup.load(catalog(*units))
+    return sup, loop, sup.procs
+
+
+def states(sup, *names):
+    return [sup.services[n].state for n in names]
+
+
+def exit_unit(sup, name, status):
+    sup.child_exited(sup.services[name].pid, status)
+
+
+def signalled(procs):
+    """Names... the pids that got the stop signal, in order."""
+    return [pid for _pgid, pid, sig in procs.signals if sig == signal.SIGTERM]
+
+
+def test_start_waits_for_what_a_unit_is_ordered_after(tmp_path):
+    sup, _loop, procs = make(
+        tmp_path, unit("db", type="notify"), unit("web", unit_requires=["db"]),
+        unit("cache", unit_before=["web"]), unit("other"))
+    sup.start(["web", "other"])
+    assert [n for n, _a, _p in procs.started] == ["db", "other"], \
+        "web waits; cache is not pulled in by an ordering"
+    assert sup.services["web"].why.text() == "waiting for db (starting)"
+    sup.services["db"].on_notify("READY=1")
+    assert [n for n, _a, _p in procs.started] == ["db", "other", "web"]
+    assert states(sup, "db", "web", "cache") == ["running", "running", "stopped"]
+
+
+def test_required_unit_failing_fails_what_waits_and_stops_what_runs(tmp_path):
+    sup, _loop, _procs = make(
+        tmp_path, unit("db", restart="never"), unit("web", unit_requires=["db"]),
+        unit("report", unit_requires=["db"], type="notify"),
+        unit("late", unit_requires=["db"], unit_after=["report"]))
+    sup.start(["web", "report", "late"])
+    assert states(sup, "db", "web", "report", "late") == [
+        "running", "running", "starting", "starting"]
+    exit_unit(sup, "db", exited(2))
+    web = sup.services["web"]
+    assert web.state == "stopping" and web.why.text() == \
+        "sent SIGTERM, SIGKILL in 10s (dependency db failed)"
+    assert sup.services["late"].state == "failed"
+    assert sup.services["late"].why.text() == "dependency db failed"
+    exit_unit(sup, "web", killed(signal.SIGTERM))
+    assert web.state == "stopped" and web.why.text() == "dependency db failed"
+
+
+def test_stop_takes_what_requires_it_and_goes_in_reverse_order(tmp_path):
+    sup, _loop, procs = make(
+        tmp_path, unit("a"), unit("b", unit_requires=["a"]), unit("c", unit_requires=["b"]),
+        unit("x", unit_after=["a"]))
+    sup.start(["c", "x"])
+    pids = {n: sup.services[n].pid for n in "abcx"}
+    sup.stop(["a"])
+    assert signalled(procs) == [pids["c"]], "c goes first; x is only ordered, not stopped"
+    assert sup.services["b"].why.text() == "waiting for c to stop (dependency a stopped)"
+    exit_unit(sup, "c", killed(signal.SIGTERM))
+    assert signalled(procs) == [pids["c"], pids["b"]]
+    exit_unit(sup, "b", killed(signal.SIGTERM))
+    assert signalled(procs) == [pids["c"], pids["b"], pids["a"]]
+    exit_unit(sup, "a", killed(signal.SIGTERM))
+    assert states(sup, "a", "b", "c", "x") == ["stopped", "stopped", "stopped", "running"]
+    assert [sup.services[n].why.text() for n in "abc"] == [
+        "stopped", "dependency a stopped", "dependency a stopped"]
+    sup.start(["c"])  # pulls a and b in again
+    assert states(sup, "a", "b", "c") == ["running"] * 3
+
+
+def test_restart_stops_dependents_first_and_starts_them_after(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("db"), unit("web", unit_requires=["db"]),
+                             unit("idle", unit_requires=["db"]))
+    sup.start(["web"])
+    old = {n: sup.services[n].pid for n in ("db", "web")}
+    sup.restart(["db"])
+    assert signalled(procs) == [old["web"]], "idle is not running: it is not started"
+    exit_unit(sup, "web", killed(signal.SIGTERM))
+    assert sup.services["web"].why.text() == "waiting for db (stopping)"
+    assert signalled(procs) == [old["web"], old["db"]]
+    exit_unit(sup, "db", killed(signal.SIGTERM))
+    order = [n for n, _a, _p in procs.started]
+    assert order == ["db", "web", "db", "web"]
+    assert states(sup, "db", "web", "idle") == ["running", "running", "stopped"]
+    assert [sup.services[n].restarts for n in ("db", "web")] == [0, 0]
+
+
+def test_shutdown_stops_everything_in_reverse_order_then_calls_back(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("a"), unit("b", unit_wants=["a"]),
+                             unit("crash", restart_delay=5))
+    sup.start(["b", "crash"])
+    exit_unit(sup, "crash", exited(1))  # in back-off: stops at once
+    done = []
+    sup.shutdown(lambda: done.append(True))
+    pids = {n: sup.services[n].pid for n in "ab"}
+    assert signalled(procs) == [pids["b"]] and not done
+    exit_unit(sup, "b", exited(0))
+    exit_unit(sup, "a", exited(0))
+    assert done == [True]
+    assert {s.why.text() for s in sup.services.values()} == {"shutting down"}
+
+
+def test_a_slow_stop_is_killed_after_stop_timeout(tmp_path):
+    sup, loop, procs = make(tmp_path, unit("stubborn", stop_timeout=3))
+    sup.start(["stubborn"])
+    pid = sup.services["stubborn"].pid
+    sup.stop(["stubborn"])
+    loop.advance(2.9)
+    assert procs.signals[-1][2] == signal.SIGCONT
+    loop.advance(0.1)
+    assert procs.signals[-1] == (pid, pid, signal.SIGKILL)
+
+
+def test_rescue_and_back(tmp_path):
+    sup, _loop, _procs = make(tmp_path, unit("web"),
+                              unit("fixer", unit_enabled=False, unit_rescue=True))
+    sup.boot()
+    assert states(sup, "web", "fixer") == ["running", "stopped"]
+    assert sup.rescue() == ["fixer"]
+    exit_unit(sup, "web", killed(signal.SIGTERM))
+    assert states(sup, "web", "fixer") == ["stopped", "running"]
+    assert sup.services["web"].why.text() == "stopped for rescue mode"
+    sup.resume_default()
+    exit_unit(sup, "fixer", killed(signal.SIGTERM))
+    assert states(sup, "web", "fixer") == ["running", "stopped"]
+
+
+def test_reload_adds_removes_changes_and_keeps(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("same"), unit("changed"), unit("removed"),
+                             unit("broken"))
+    sup.boot()
+    pids = {n: s.pid for n, s in sup.services.items()}
+    new = catalog(unit("same"), unit("changed", stop_timeout=3), unit("added"))
+    from vigil.unit import UnitError
+    new.errors["broken"] = UnitError("/units/broken.toml", "unknown key", "service.x", 2)
+    summary = sup.reload(new)
+    assert summary["added"] == ["added"] and summary["removed"] == ["removed"]
+    assert summary["changed"] == ["changed"]
+    assert "removed" not in sup.services and pids["removed"] in signalled(procs)
+    assert sup.services["same"].pid == pids["same"]
+    assert sup.services["broken"].pid == pids["broken"], "the old definition stays"
+    exit_unit(sup, "changed", killed(signal.SIGTERM))
+    assert sup.services["changed"].pid != pids["changed"]
+    assert states(sup, "added", "changed") == ["running", "running"]
+
+
+def test_reload_that_removes_a_cycle_forgets_it_at_once(tmp_path):
+    # Bug in the old code: the graph was rebuilt before removed units were forgotten, so
+    # the cycle stayed in `vigilctl status` until a second reload.
+    sup, _loop, _procs = make(tmp_path, unit("a", unit_after=["b"]),
+                              unit("b", unit_after=["a"]))
+    assert sup.cycles
+    sup.reload(catalog(unit("a", unit_after=["b"])))
+    assert sup.cycles == []
+
+
+def test_a_restart_of_a_stopped_unit_starts_it(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("web", unit_enabled=False))
+    sup.boot()
+    assert procs.started == []
+    sup.restart(["web"])
+    assert states(sup, "web") == ["running"]
