@@ -126,47 +126,11 @@ def cmd_check(dirs: list[str], as_json: bool) -> int:
     return EXIT_ERROR if catalog.errors else EXIT_OK
 
 
-def _proc_table() -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, pgid, command line) for every process we can see."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        out[int(entry)] = (int(fields[1]), int(fields[2]), cmd or f"[{comm}]")
-    return out
-
-
 def cmd_tree(rows: list[dict]) -> int:
-    procs = _proc_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _pgid, _cmd) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-
-    def show(pid: int, depth: int, shown: set[int]) -> None:
-        shown.add(pid)
-        print("  " * depth + f"{pid} {procs[pid][2]}")
-        for child in sorted(children.get(pid, [])):
-            show(child, depth + 1, shown)
-
     for row in rows:
         print(f"{row['name']} ({row['state']})")
-        pid = row.get("pid")
-        if pid and pid in procs:
-            shown: set[int] = set()
-            show(pid, 1, shown)
-            # its process group members that were reparented away from the main process
-            for other, (_ppid, pgid, _cmd) in sorted(procs.items()):
-                if pgid == procs[pid][1] and other not in shown:
-                    show(other, 1, shown)
+        for pid, depth, cmd in row["processes"]:
+            print("  " * (depth + 1) + f"{pid} {cmd}")
     return EXIT_OK
 
 
@@ -350,7 +314,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 # verb -> (fewest, most) arguments: the protocol's verbs, and those vigilctl does itself or
 # whose words differ from the request it sends.
 VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in control.VERBS.items()},
-         "logs": (1, 4), "check": (0, None), "tree": (0, 0)}
+         "logs": (1, 4), "check": (0, None)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
@@ -412,7 +376,7 @@ def run(argv: list[str]) -> int:
     if verb == "logs":
         return cmd_logs(sock, *parse_logs_args(args))
     if verb == "tree":
-        return cmd_tree(ask(sock, "list", []))
+        return cmd_tree(ask(sock, "tree", []))
     if verb == "status" and args:
         result = ask(sock, "status", args)
         if as_json:
@@ -450,6 +414,8 @@ def run(argv: list[str]) -> int:
                 print(f"{key}: {', '.join(result[key])}")
         for err in result["invalid"]:
             print(f"invalid (old definition kept): {err}")
+        for err in result.get("broken", []):
+            print(f"invalid (not loaded): {err}")
     else:
         print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
     return EXIT_OK

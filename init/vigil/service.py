@@ -74,6 +74,8 @@ WHY_TEXTS = {
                    "vigilctl start",
     "start-limit-retry": "start limit hit ({burst} starts in {interval}s); retrying at {at}, "
                          "or now with vigilctl start",
+    "start-limit-spawn": "start limit hit ({burst} starts in {interval}s): {error}; not "
+                         "retried until its unit file changes or vigilctl start",
     "exited": "exited: {status}",
     "dependency": "dependency {unit} {how}",
     "finished": "finished",
@@ -149,8 +151,8 @@ def describe_status(status: int) -> str:
 class Service:
     # Runtime fields carried over a re-exec and shown by `vigilctl dump`, as they are.
     SAVED = ("state", "goal", "phase", "since", "pid", "control", "pgid", "started",
-             "requested", "ready_after", "restarts", "last_exit", "delay", "timed_out",
-             "status_text", "uid")
+             "requested", "ready_after", "restarts", "last_exit", "spawn_error", "delay",
+             "timed_out", "status_text", "uid")
 
     def __init__(self, unit: Unit, loop, procs, changed: Callable[["Service"], None]):
         self.unit = unit
@@ -171,6 +173,7 @@ class Service:
         self.ready_after = None        # seconds from request to ready, for `analyze`
         self.restarts = 0
         self.last_exit = None          # "exit 3", "signal SIGKILL", or a spawn error
+        self.spawn_error = ""          # why the last start could not even exec, if it could not
         self.delay = unit.restart_delay
         self.starts: deque[float] = deque()
         self.timer = None
@@ -299,10 +302,11 @@ class Service:
         try:
             pid = self._procs.spawn(self, self.unit.exec)
         except (SpawnError, OSError) as e:
-            self.last_exit = str(e)
+            self.last_exit = self.spawn_error = str(e)
             logs.error(f"{self.name}: cannot start: {e}")
             self._after_failure(str(e), ran=0.0)
             return
+        self.spawn_error = ""
         self.started = now
         self.pgid = pid
         self.timed_out = False
@@ -426,7 +430,10 @@ class Service:
     def _start_limit_hit(self) -> None:
         cooldown = self.unit.start_limit_cooldown
         burst, interval = self.unit.start_limit_burst, self.unit.start_limit_interval
-        if cooldown:
+        if self.spawn_error:  # retrying will not make a missing program appear
+            why = Why("start-limit-spawn", burst=burst, interval=interval,
+                      error=self.spawn_error)
+        elif cooldown:
             at = time.strftime("%H:%M:%S", time.localtime(time.time() + cooldown))
             why = Why("start-limit-retry", burst=burst, interval=interval, at=at)
         else:

@@ -88,7 +88,12 @@ class Shutdown:
         if wall:
             self.wall(f"The system is going down for {action} NOW!")
         self.action = action
-        logs.say(f"{action}: stopping services")
+        # On the next turn of the loop: a `vigilctl poweroff` is answered first, even when
+        # nothing is left to stop and the end comes at once.
+        self.loop.call_later(0, self._stop_services)
+
+    def _stop_services(self) -> None:
+        logs.say(f"{self.action}: stopping services")
         self.began = time.monotonic()
         self._limit_timer = self.loop.call_later(self.timeout, self._late)
         self.sup.shutdown(self._services_stopped)

@@ -360,12 +360,14 @@ class Supervisor:
         definition in force."""
         new = catalog if catalog is not None else read_in_child(self.unit_dirs)
         self.catalog = new
+        # invalid: a changed file that does not validate (its old definition stays);
+        # broken: a file that never had a valid definition (nothing runs from it)
         summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": [],
-                                         "invalid": []}
+                                         "invalid": [], "broken": []}
         self.errors = {}
         for name, err in sorted(new.errors.items()):
             self.errors[name] = err
-            summary["invalid"].append(str(err))
+            summary["invalid" if name in self.services else "broken"].append(str(err))
             logs.error(str(err))
         for name in sorted(self.services):
             svc = self.services[name]

@@ -98,6 +98,13 @@ class Verbs:
                 if s.ready_after is not None]
         return [{"name": n, "ready_after": t} for t, n in sorted(rows, reverse=True)]
 
+    def verb_tree(self, args):
+        """Each unit's processes, from vigil's own /proc (its PID namespace's pids)."""
+        from vigil import proctree
+        procs = proctree.process_table()
+        return [{"name": n, "state": s.state, "processes": proctree.unit_tree(s.pid, procs)}
+                for n, s in sorted(self.sup.services.items())]
+
     # --- changing --------------------------------------------------------------
     def verb_start(self, args):
         self.sup.start(self._need(args))
@@ -169,4 +176,5 @@ class Verbs:
 def _jsonable(settings: dict) -> dict:
     out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
     out["environment"] = dict(settings["environment"])
+    out["umask"] = f"{settings['umask']:03o}"  # as it is written in a unit file
     return out

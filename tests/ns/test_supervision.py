@@ -144,7 +144,10 @@ def test_reload_keeps_unchanged_pids(vigil):
     vigil.unit("same2", '[service]\nexec = "sleep"\nbogus = 1\n')  # invalid: reported
     r = vigil.ctl("reload", check=True)
     assert "added: added" in r.stdout and "removed: removed" in r.stdout
-    assert "changed: changed" in r.stdout and "bogus" in r.stdout
+    assert "changed: changed" in r.stdout
+    assert re.search(r"invalid \(not loaded\): .*same2.toml:3: service.bogus", r.stdout), \
+        "a new broken file had no old definition to keep"
+    assert "old definition kept" not in r.stdout
     assert vigil.status("same")["pid"] == before["same"]
     new = vigil.wait_state("changed", "running")
     assert new["pid"] != before["changed"]
@@ -294,6 +297,9 @@ def test_no_fd_leaks_and_clean_signal_state(vigil):
     names = sorted(e.split(b"=")[0].decode() for e in env if e)
     assert {"PATH", "HOME", "USER", "LANG"} <= set(names)
     assert "PYTEST_CURRENT_TEST" not in names, "a clean environment, not vigil's"
+    dump = json.loads(vigil.ctl("dump", check=True).stdout)
+    assert dump["services"]["probe"]["config"]["umask"] == "027", "octal, as in the file"
+    assert dump["services"]["probe"]["state"] == "running"
 
 
 def test_user_group_workdir_environment(vigil):
@@ -521,3 +527,25 @@ user = "nobody"
     assert st["status"] == "lied" and st["pid"] not in (None, 1)
     mode = os.stat(os.path.join(os.path.dirname(vigil.sock), "notify", "liar"))
     assert mode.st_uid == 65534 and mode.st_mode & 0o077 == 0, "only its user may send"
+
+
+def test_poweroff_with_nothing_running_is_answered(vigil):
+    # The shutdown used to finish (and end vigil) before the reply was written: "no reply".
+    vigil.start()
+    r = vigil.ctl("poweroff")
+    assert r.returncode == 0 and r.stdout.strip() == "poweroff", r.stderr
+    assert vigil.proc.wait(20) == -2
+
+
+def test_tree_shows_the_namespace_processes_of_each_unit(vigil):
+    vigil.unit("family", '[service]\nexec = ["/bin/sh", "-c", '
+               '"sleep 1003 & (sleep 1005 &); exec sleep 1004"]\n')
+    vigil.start()
+    pid = vigil.wait_state("family", "running")["pid"]
+    vigil.wait_for(lambda: "1005" in vigil.ctl("tree").stdout, what="the grandchild")
+    lines = vigil.ctl("tree", check=True).stdout.splitlines()
+    assert lines[0] == "family (running)"
+    assert lines[1] == f"  {pid} sleep 1004", "the namespace's pid, not the host's"
+    assert re.fullmatch(r"    \d+ sleep 1003", lines[2]), "its child"
+    assert re.fullmatch(r"  \d+ sleep 1005", lines[3]), "its group member reparented to vigil"
+    assert not any("kthreadd" in line for line in lines), "no host kernel thread"

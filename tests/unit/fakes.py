@@ -66,8 +66,10 @@ class FakeProcs:
         self.started: list[tuple[str, tuple, int]] = []    # (unit, argv, pid)
         self.signals: list[tuple[int, int, int]] = []      # (pgid, pid, signal)
         self.failing: dict[str, str] = {}                   # unit -> spawn error
+        self.attempts = 0                                   # spawns asked for, failed ones too
 
     def spawn(self, svc, argv) -> int:
+        self.attempts += 1
         if svc.name in self.failing:
             raise SpawnError(self.failing[svc.name])
         self.next_pid += 1

@@ -236,3 +236,16 @@ def test_snapshot_and_restore_keep_the_phase_and_its_timer(where):
     assert (new.svc.state, new.svc.phase) == {
         "backoff": (RUNNING, ""), "signalled": (STOPPING, KILLED),
         "start-limit": (STARTING, DEPENDENCIES)}[where]
+
+
+def test_a_program_that_cannot_be_executed_is_not_retried_after_the_start_limit():
+    h = Harness(unit("ghost", restart_delay=0.1, start_limit_burst=3, start_limit_cooldown=60))
+    h.procs.failing["ghost"] = "exec /bin/ghost: not found"
+    svc = h.start()
+    h.loop.advance(10)
+    assert svc.state == FAILED and svc.why.kind == "start-limit-spawn"
+    assert svc.why.text() == ("start limit hit (3 starts in 10s): exec /bin/ghost: not found; "
+                              "not retried until its unit file changes or vigilctl start")
+    assert h.loop.pending() == [] and h.procs.attempts == 3
+    h.loop.advance(3600)
+    assert svc.state == FAILED and h.procs.attempts == 3, "no cooldown retry"
