@@ -52,6 +52,25 @@ _SYS_RT_SIGACTION = 13  # x86_64
 _SIG_DFL_ACTION = bytes(32)  # struct kernel_sigaction: handler SIG_DFL (0), no flags, no mask
 
 
+def ignored_signals() -> list[int]:
+    """The signals this process ignores: the only dispositions an exec keeps (a handler
+    becomes the default by itself), so the only ones a child must reset before exec."""
+    out = []
+    old = ctypes.create_string_buffer(32)
+    for sig in range(1, 65):
+        if _libc.syscall(_SYS_RT_SIGACTION, sig, None, old, 8) == 0 \
+                and struct.unpack_from("Q", old.raw)[0] == 1:  # SIG_IGN
+            out.append(sig)
+    return out
+
+
+def default_signals(signals: list[int]) -> None:
+    """These signals back to their default action (raw syscalls: glibc refuses to touch
+    its own 32 and 33, which a parent of vigil may have left ignored)."""
+    for sig in signals:
+        _libc.syscall(_SYS_RT_SIGACTION, sig, _SIG_DFL_ACTION, None, 8)
+
+
 def default_all_signals() -> None:
     """Every signal back to its default action, in a child before exec.
 

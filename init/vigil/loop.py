@@ -75,9 +75,13 @@ class Loop:
             handler = self.handlers.get(fd)
             if handler is not None:
                 self._guard(f"fd {fd}", handler, mask)
+        # Only the timers due now: one that a callback sets for "now" runs in the next
+        # turn, after the loop has looked at its file descriptors again.
         now = time.monotonic()
+        due = []
         while self.timers and self.timers[0].when <= now:
-            timer = heapq.heappop(self.timers)
+            due.append(heapq.heappop(self.timers))
+        for timer in due:
             if not timer.cancelled:
                 self._guard("timer", timer.callback)
 

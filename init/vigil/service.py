@@ -49,6 +49,7 @@ UP, DOWN = "up", "down"
 
 # Phases of starting
 DEPENDENCIES = "dependencies"  # waiting for what it is ordered after to be ready
+EXEC = "exec"                  # forked: waiting to hear that the program was exec'd
 READINESS = "readiness"        # spawned: waiting for READY=1, the pidfile, or a oneshot's exit
 BACKOFF = "backoff"            # exited: waiting restart_delay before the next launch
 # Phases of stopping
@@ -57,14 +58,16 @@ SIGNALLED = "signalled"        # stop_signal sent; SIGKILL at stop_timeout
 KILLED = "killed"              # SIGKILL sent; waiting for the exit
 
 # Phases in which the service has a process of its own.
-PROCESS_PHASES = {(STARTING, READINESS), (STOPPING, DEPENDENTS), (STOPPING, SIGNALLED),
-                  (STOPPING, KILLED)}
+PROCESS_PHASES = {(STARTING, EXEC), (STARTING, READINESS), (STOPPING, DEPENDENTS),
+                  (STOPPING, SIGNALLED), (STOPPING, KILLED)}
 
 # kind -> the text users read, made from the details.
 WHY_TEXTS = {
     "": "",
     "waiting": "waiting for {unit} ({state})",
     "starting": "waiting for dependencies",
+    "queued": "queued: many units are starting",
+    "exec": "starting {program}",
     "notify-wait": "waiting for READY=1 on $NOTIFY_SOCKET",
     "pidfile-wait": "waiting for the starting process to exit and write {pidfile}",
     "oneshot-running": "oneshot running",
@@ -300,27 +303,48 @@ class Service:
         if restart:
             self.restarts += 1
         try:
-            pid = self._procs.spawn(self, self.unit.exec)
+            pid, execing = self._procs.spawn(self, self.unit.exec)
         except (SpawnError, OSError) as e:
-            self.last_exit = self.spawn_error = str(e)
-            logs.error(f"{self.name}: cannot start: {e}")
-            self._after_failure(str(e), ran=0.0)
+            self._spawn_failed(str(e))
             return
-        self.spawn_error = ""
         self.started = now
         self.pgid = pid
         self.timed_out = False
-        kind = self.unit.type
-        if kind == "forking":
+        if self.unit.type == "forking":
             self.control, self.pid = pid, 0
-            self._set(STARTING, READINESS, Why("pidfile-wait", pidfile=self.unit.pidfile))
         else:
             self.pid = pid
-            if kind == "simple":
-                self.on_ready()
-                return
-            self._set(STARTING, READINESS,
-                      Why("notify-wait" if kind == "notify" else "oneshot-running"))
+        if execing:  # the loop tells us (on_exec) once the child has exec'd or failed to
+            self._set(STARTING, EXEC, Why("exec", program=self.unit.exec[0]))
+        else:
+            self._execd()
+
+    def on_exec(self, pid: int, error: str) -> None:
+        """The forked child has exec'd its program ("") or could not (the error)."""
+        if (self.state, self.phase) != (STARTING, EXEC) or pid not in (self.pid, self.control):
+            return  # stopped meanwhile: its exit decides
+        if error:
+            self.pid = self.control = 0  # it exits with 127: nothing to wait for
+            self._spawn_failed(error)
+        else:
+            self._execd()
+
+    def _spawn_failed(self, error: str) -> None:
+        self.last_exit = self.spawn_error = error
+        logs.error(f"{self.name}: cannot start: {error}")
+        self._after_failure(error, ran=0.0)
+
+    def _execd(self) -> None:
+        self.spawn_error = ""
+        kind = self.unit.type
+        if kind == "simple":
+            self.on_ready()
+            return
+        if kind == "forking":
+            why = Why("pidfile-wait", pidfile=self.unit.pidfile)
+        else:
+            why = Why("notify-wait" if kind == "notify" else "oneshot-running")
+        self._set(STARTING, READINESS, why)
         if kind in ("notify", "forking") and self.unit.start_timeout:
             self._arm(self.unit.start_timeout)
 
@@ -354,7 +378,7 @@ class Service:
         """A process of ours was reaped: the forking starter or the main process."""
         if pid == self.control:
             self.control = 0
-            if (self.state, self.phase) == (STARTING, READINESS):
+            if self.state == STARTING:
                 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
                     self._adopt_pidfile()
                 else:

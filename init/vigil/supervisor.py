@@ -21,22 +21,45 @@ from vigil.service import DOWN, FAILED, STOPPED, STOPPING, UP, Service, Why
 from vigil.unit import Catalog, Unit, UnitError, read_in_child
 
 
+LAUNCH_BATCH = 64  # units launched per turn of the loop
+
+
 class Processes:
     """What a Service may do with processes: the real thing (fork/exec, the pid table that
     reaping looks in, kill). Tests give a Service or a Supervisor a fake one."""
 
     def __init__(self, sup: "Supervisor"):
         self.sup = sup
+        self.execs: dict[int, tuple[int, Service, str]] = {}  # pid -> (exec fd, svc, argv0)
 
-    def spawn(self, svc: Service, argv: tuple) -> int:
+    def spawn(self, svc: Service, argv: tuple) -> tuple[int, bool]:
+        """Start argv for svc; (pid, whether its exec is still to be heard of)."""
         sup = self.sup
         p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), argv)
         svc.uid = p.uid or 0
         if svc.notify_path and svc.uid:
             os.chown(svc.notify_path, svc.uid, -1)  # its user may send, others not
-        pid = spawn.spawn(p, svc.log.write_fd if svc.log else sup.output_fd(svc.unit))
+        pid, exec_fd = spawn.spawn(p, svc.log.write_fd if svc.log else sup.output_fd(svc.unit))
         self.track(svc, pid)
-        return pid
+        self.execs[pid] = (exec_fd, svc, p.argv[0])
+        sup.loop.add(exec_fd, lambda _mask, pid=pid: self.exec_report(pid))
+        return pid, True
+
+    def exec_report(self, pid: int, block: bool = False) -> None:
+        """The exec pipe of a forked child spoke (or the child exited, or a re-exec must
+        know now): pass its answer to the service."""
+        if pid not in self.execs:
+            return
+        fd, svc, argv0 = self.execs[pid]
+        if block:
+            os.set_blocking(fd, True)
+        error = spawn.read_exec_error(fd, argv0)
+        if error is None:
+            return
+        del self.execs[pid]
+        self.sup.loop.remove(fd)
+        os.close(fd)
+        svc.on_exec(pid, error)
 
     def track(self, svc: Service, pid: int) -> None:
         self.sup.pids[pid] = svc
@@ -67,6 +90,9 @@ class Supervisor:
         self._busy = False
         self._null_fd = -1
         self.catalog: Catalog | None = None
+        self._launch_timer = None
+        self._launched = 0                  # launches in this turn of the loop
+        self._queued: dict[Service, None] = {}  # ready to launch in a later turn, in order
 
     # --- loading ---------------------------------------------------------------
     def load(self, catalog: Catalog | None = None) -> None:
@@ -159,8 +185,8 @@ class Supervisor:
         with self._batch():  # all are wanted before any of them looks at the others
             for name in todo:
                 self.services[name].want()
-        for name in todo:
-            self._consider_start(self.services[name])
+            for name in todo:
+                self._consider_start(self.services[name])
         self._drain()
 
     def stop(self, names: list[str], cause: Why | None = None) -> None:
@@ -182,8 +208,8 @@ class Supervisor:
         with self._batch():
             for name in sorted(group):
                 self.services[name].request_restart()
-        for name in sorted(group):
-            self._consider_stop(self.services[name])
+            for name in sorted(group):
+                self._consider_stop(self.services[name])
         self._drain()
 
     def rescue(self) -> list[str]:
@@ -224,8 +250,8 @@ class Supervisor:
         with self._batch():  # every one is stopping before any looks at the others
             for name in sorted(group):
                 self.services[name].request_stop(group[name])
-        for name in sorted(group):
-            self._consider_stop(self.services[name])
+            for name in sorted(group):
+                self._consider_stop(self.services[name])
         self._drain()
 
     def _consider_start(self, svc: Service) -> None:
@@ -242,7 +268,29 @@ class Supervisor:
             if d.goal == UP or d.up:
                 svc.wait_for(dep, d.state)
                 return
-        svc.launch()
+        self._launch(svc)
+
+    def _launch(self, svc: Service) -> None:
+        """Launch now, or in a later turn of the loop once LAUNCH_BATCH units were launched
+        in this one: a boot of 1000 units leaves the loop free to answer vigilctl and reap
+        between batches."""
+        if self._launch_timer is None:
+            self._launched = 0
+            self._launch_timer = self.loop.call_later(0, self._next_batch)
+        if self._launched < LAUNCH_BATCH:
+            self._launched += 1
+            svc.launch()
+        elif svc not in self._queued:
+            self._queued[svc] = None
+            svc.why = Why("queued")
+
+    def _next_batch(self) -> None:
+        self._launch_timer = None
+        queued, self._queued = list(self._queued), {}
+        with self._batch():
+            for svc in queued:
+                self._consider_start(svc)  # it may have been stopped meanwhile
+        self._drain()
 
     def _consider_stop(self, svc: Service) -> None:
         if (svc.state, svc.phase) != (STOPPING, "dependents"):
@@ -254,7 +302,8 @@ class Supervisor:
         svc.signal_stop()
 
     def on_state_change(self, svc: Service) -> None:
-        """Called by a service after each transition; handles the neighbours, one at a time."""
+        """Called by a service after each transition; handles the neighbours, one at a time
+        (a queue, not recursion: a start of 1000 units is a loop, not a 1000-deep stack)."""
         self._changed.append(svc.name)
         if not self._busy:
             self._drain()
@@ -311,6 +360,7 @@ class Supervisor:
         return reaped
 
     def child_exited(self, pid: int, status: int) -> None:
+        self.procs.exec_report(pid)  # a child that ends before its exec pipe was read
         svc = self.pids.pop(pid, None)
         if svc is not None:
             try:
@@ -457,7 +507,10 @@ class Supervisor:
         self.reap()  # whatever exited while we were exec'ing
 
     def inherited_fds(self) -> list[int]:
-        """The descriptors a re-exec must keep open: log pipes and notify sockets."""
+        """The descriptors a re-exec must keep open: log pipes and notify sockets. Children
+        still on their way to exec are waited for first: their pipes do not survive."""
+        for pid in list(self.procs.execs):
+            self.procs.exec_report(pid, block=True)
         fds = []
         for svc in self.services.values():
             if svc.log is not None:

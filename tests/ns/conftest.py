@@ -31,6 +31,14 @@ def _can_unshare() -> str:
 
 
 SKIP = _can_unshare()
+# rt_sigaction(2) of 32 and 33 to SIG_IGN (Python's signal module refuses them), then exec.
+IGNORE_32_33 = """import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+ignore = (1).to_bytes(8, "little") + bytes(24)
+for sig in (32, 33):
+    assert libc.syscall(13, sig, ignore, None, 8) == 0, ctypes.get_errno()
+os.execvp(sys.argv[1], sys.argv[1:])
+"""
 
 
 class Vigil:
@@ -52,7 +60,10 @@ class Vigil:
         (self.units / f"{name}.toml").write_text(text.replace("$OUT", str(self.out)))
 
     def start(self, *extra: str) -> "Vigil":
-        cmd = ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child",
+        # vigil starts with glibc's signals 32 and 33 ignored, as some parents leave them
+        # (CI's did): services must still get every signal at its default.
+        cmd = [sys.executable, "-c", IGNORE_32_33, "unshare", "--pid", "--fork", "--mount",
+               "--mount-proc", "--kill-child",
                sys.executable, "-m", "vigil.main", "--units", str(self.units),
                "--log-dir", str(self.logs), "--control", self.sock, *extra]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

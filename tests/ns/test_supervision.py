@@ -549,3 +549,28 @@ def test_tree_shows_the_namespace_processes_of_each_unit(vigil):
     assert re.fullmatch(r"    \d+ sleep 1003", lines[2]), "its child"
     assert re.fullmatch(r"  \d+ sleep 1005", lines[3]), "its group member reparented to vigil"
     assert not any("kthreadd" in line for line in lines), "no host kernel thread"
+
+
+def test_status_is_answered_while_a_thousand_units_start(vigil):
+    for i in range(1000):
+        vigil.unit(f"s{i:04d}", '[service]\nexec = ["/bin/sleep", "1000"]\nlog = "null"\n')
+    vigil.start()
+    first = json.loads(vigil.ctl("--json", "status", check=True).stdout)
+    assert any(u["state"] == "starting" for u in first["units"]), \
+        "answered in the middle of the start, not after it"
+    vigil.wait_for(lambda: all(u["state"] == "running" for u in json.loads(
+        vigil.ctl("--json", "status").stdout)["units"]), 60, "all 1000 running")
+
+
+def test_an_exec_error_after_the_fork_is_reported(vigil):
+    # found in the parent: "not found"; these only fail in the child, after the fork
+    plain = vigil.out / "plain.txt"
+    plain.write_text("not a program\n")
+    vigil.unit("noexec", f'[service]\nexec = ["{plain}"]\nrestart = "never"\n')
+    vigil.unit("nodir", '[service]\nexec = ["/bin/true"]\nrestart = "never"\n'
+               'working_dir = "/nonexistent/dir"\n')
+    vigil.start()
+    st = vigil.wait_state("noexec", "failed")
+    assert st["why"]["text"] == f"exited: exec {plain}: Permission denied"
+    st = vigil.wait_state("nodir", "failed")
+    assert st["why"]["text"] == "exited: /nonexistent/dir: No such file or directory"

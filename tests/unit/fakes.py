@@ -36,6 +36,15 @@ class FakeLoop:
         """Deadlines of the timers still armed, relative to now."""
         return sorted(t.when - self.t for t in self.timers if not t.cancelled)
 
+    def turn(self) -> None:
+        """One turn of the loop: the timers due now, not those they set for now."""
+        due = []
+        while self.timers and self.timers[0].when <= self.t:
+            due.append(heapq.heappop(self.timers))
+        for timer in due:
+            if not timer.cancelled:
+                timer.callback()
+
     def advance(self, seconds: float) -> None:
         """Move the clock, firing each timer that falls due at its own time."""
         end = self.t + seconds
@@ -67,6 +76,8 @@ class FakeProcs:
         self.signals: list[tuple[int, int, int]] = []      # (pgid, pid, signal)
         self.failing: dict[str, str] = {}                   # unit -> spawn error
         self.attempts = 0                                   # spawns asked for, failed ones too
+        self.forking = False    # True: like a forked child, the exec is heard of later
+        self.execs: dict = {}   # what Processes has; FakeProcs reports no exec by itself
 
     def spawn(self, svc, argv) -> int:
         self.attempts += 1
@@ -75,7 +86,10 @@ class FakeProcs:
         self.next_pid += 1
         self.started.append((svc.name, tuple(argv), self.next_pid))
         self.track(svc, self.next_pid)
-        return self.next_pid
+        return self.next_pid, self.forking
+
+    def exec_report(self, pid, block=False) -> None:
+        pass
 
     def track(self, svc, pid) -> None:
         if self.sup is not None:

@@ -249,3 +249,24 @@ def test_a_program_that_cannot_be_executed_is_not_retried_after_the_start_limit(
     assert h.loop.pending() == [] and h.procs.attempts == 3
     h.loop.advance(3600)
     assert svc.state == FAILED and h.procs.attempts == 3, "no cooldown retry"
+
+
+def test_a_forked_child_is_starting_until_its_exec_is_heard_of():
+    h = Harness(unit("web"))
+    h.procs.forking = True
+    svc = h.start()
+    assert (svc.state, svc.phase, svc.why.text()) == (STARTING, "exec", "starting /bin/web")
+    assert svc.up, "it has a process: a stop must wait for it"
+    svc.on_exec(svc.pid, "")
+    assert svc.state == RUNNING
+
+
+def test_an_exec_failure_heard_later_is_the_why_and_its_exit_is_ignored():
+    h = Harness(unit("ghost", restart="never"))
+    h.procs.forking = True
+    svc = h.start()
+    pid = svc.pid
+    svc.on_exec(pid, "exec /bin/ghost: not found")
+    assert svc.state == FAILED and svc.why.text() == "exited: exec /bin/ghost: not found"
+    h.exit(exited(127), pid)
+    assert svc.state == FAILED and svc.last_exit == "exec /bin/ghost: not found"

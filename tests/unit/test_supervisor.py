@@ -172,3 +172,18 @@ def test_a_restart_of_a_stopped_unit_starts_it(tmp_path):
     assert procs.started == []
     sup.restart(["web"])
     assert states(sup, "web") == ["running"]
+
+
+def test_a_big_start_is_launched_in_batches_between_turns_of_the_loop(tmp_path):
+    from vigil.supervisor import LAUNCH_BATCH
+    sup, loop, procs = make(tmp_path, *(unit(f"s{i:03d}") for i in range(150)))
+    sup.boot()
+    assert len(procs.started) == LAUNCH_BATCH
+    waiting = sup.services["s149"]
+    assert waiting.state == "starting" and waiting.why.text() == \
+        "queued: many units are starting"
+    sup.stop(["s149"])  # stopped while queued: never launched
+    loop.turn()
+    assert len(procs.started) == 2 * LAUNCH_BATCH
+    loop.turn()
+    assert len(procs.started) == 149 and waiting.state == "stopped"
