@@ -42,7 +42,7 @@ def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "") -> Plan:
     import grp
     import pwd
     p = Plan()
-    p.argv = list(unit.exec)
+    p.argv = list(unit.exec.argv)
     p.uid = p.gid = None
     p.groups = None
     home, user, shell = "/root", "root", "/bin/sh"

@@ -64,7 +64,7 @@ class Verbs:
             if svc:
                 info["requires"] = list(svc.unit.requires)
                 info["after"] = sorted(self.sup.after.get(name, ()))
-                info["exec"] = list(svc.unit.exec)
+                info["exec"] = svc.unit.exec.words() if svc.unit.exec else []
             out.append(info)
         return out
 
@@ -180,6 +180,7 @@ class Verbs:
 
 
 def _jsonable(settings: dict) -> dict:
-    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    from vigil.unit import to_jsonable
+    out = {k: to_jsonable(v) for k, v in settings.items()}
     out["environment"] = dict(settings["environment"])
     return out
