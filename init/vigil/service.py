@@ -315,7 +315,7 @@ class Service:
         else:
             self.pid = pid
         if execing:  # the loop tells us (on_exec) once the child has exec'd or failed to
-            self._set(STARTING, EXEC, Why("exec", program=self.unit.exec[0]))
+            self._set(STARTING, EXEC, Why("exec", program=self.unit.exec.argv[0]))
         else:
             self._execd()
 

@@ -18,6 +18,7 @@ import resource
 import signal
 
 from vigil import linux
+from vigil.command import Command
 from vigil.unit import Unit
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -32,7 +33,7 @@ class SpawnError(Exception):
 class Plan:
     """What the child needs, resolved in the parent."""
 
-    __slots__ = ("argv", "env", "uid", "gid", "groups", "cwd", "umask", "tty")
+    __slots__ = ("program", "argv", "env", "uid", "gid", "groups", "cwd", "umask", "tty")
 
 
 def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -45,12 +46,14 @@ def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "",
-         argv: tuple[str, ...] | None = None) -> Plan:
-    """argv: the command to run (default the unit's exec)."""
+         command: Command | None = None) -> Plan:
+    """command: what to run (default the unit's exec)."""
     import grp
     import pwd
     p = Plan()
-    p.argv = list(unit.exec if argv is None else argv)
+    command = unit.exec if command is None else command
+    p.program = command.argv[0]
+    p.argv = [command.argv0 or command.argv[0], *command.argv[1:]]
     p.uid = p.gid = None
     p.groups = None
     home, user, shell = "/root", "root", "/bin/sh"
@@ -103,9 +106,9 @@ def spawn(p: Plan, stdout_fd: int) -> tuple[int, int]:
     in the loop instead of blocking until the child has exec'd, so N starts cost N forks in
     the parent while the children do their part side by side.
     """
-    exe = find_program(p.argv[0], p.env.get("PATH", DEFAULT_PATH))
+    exe = find_program(p.program, p.env.get("PATH", DEFAULT_PATH))
     if exe is None:
-        raise SpawnError(f"exec {p.argv[0]}: not found")
+        raise SpawnError(f"exec {p.program}: not found")
     return _fork(p, exe, stdout_fd)
 
 

@@ -32,16 +32,16 @@ class Processes:
         self.sup = sup
         self.execs: dict[int, tuple[int, Service, str]] = {}  # pid -> (exec fd, svc, argv0)
 
-    def spawn(self, svc: Service, argv: tuple) -> tuple[int, bool]:
-        """Start argv for svc; (pid, whether its exec is still to be heard of)."""
+    def spawn(self, svc: Service, command) -> tuple[int, bool]:
+        """Start a command of svc; (pid, whether its exec is still to be heard of)."""
         sup = self.sup
-        p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), argv)
+        p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), command)
         svc.uid = p.uid or 0
         if svc.notify_path and svc.uid:
             os.chown(svc.notify_path, svc.uid, -1)  # its user may send, others not
         pid, exec_fd = spawn.spawn(p, svc.log.write_fd if svc.log else sup.output_fd(svc.unit))
         self.track(svc, pid)
-        self.execs[pid] = (exec_fd, svc, p.argv[0])
+        self.execs[pid] = (exec_fd, svc, p.program)
         sup.loop.add(exec_fd, lambda _mask, pid=pid: self.exec_report(pid))
         return pid, True
 

@@ -3,21 +3,31 @@
 The schema table below is the single description of every key: its section, type,
 default and check. Parsing is pure: it reads files and returns values, it starts nothing.
 tomllib and shlex are imported only when a file is parsed, so PID 1 does not carry them
-until it reads units.
+until it reads units. Units imported from systemd, init.d and inittab (vigil.translate) are
+built by the same `build`, from the raw dict the translators make.
 """
 
 import os
+import resource
 import signal
 
+from vigil import command
 from vigil.files import read_text
 
 # Stock units, then units generated at boot for this machine (udev), then the admin's.
 RUNTIME_UNITS = "/run/vigil/units"
 UNIT_DIRS = ["/usr/lib/vigil/units", RUNTIME_UNITS, "/etc/vigil/units"]
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
-TYPES = ("simple", "notify", "oneshot", "forking")
-RESTARTS = ("always", "on-failure", "never")
+# systemd's unit name characters: a backslash comes from systemd-escape (\x2d).
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-\\")
+TYPES = ("simple", "notify", "oneshot", "forking", "group")
+RESTARTS = ("always", "on-failure", "never", "on-success", "on-abnormal", "on-abort",
+            "on-watchdog")
 LOG_MODES = ("file", "console", "null")
+KILL_MODES = ("control-group", "process", "mixed", "none")
+NOTIFY_ACCESS = ("main", "exec", "all", "none")
+ORIGINS = ("toml", "systemd", "init.d", "inittab")
+RLIMITS = ("as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+           "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
 
 
 class UnitError(Exception):
@@ -70,20 +80,6 @@ def _number(minimum, integer=False):
     return check
 
 
-def _exec(v):
-    if isinstance(v, str):
-        import shlex
-        try:
-            v = shlex.split(v)
-        except ValueError as e:
-            raise ValueError(f"cannot split command line: {e}") from None
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError("expected a list of strings or a command line string")
-    if not v or not v[0]:
-        raise ValueError("empty command")
-    return tuple(v)
-
-
 def _signal(v):
     if isinstance(v, int) and not isinstance(v, bool) and 0 < v < signal.NSIG:
         return v
@@ -110,45 +106,205 @@ def _environment(v):
     return tuple(sorted(v.items()))
 
 
-def _umask(v):
-    if isinstance(v, str):
-        try:
-            v = int(v, 8)
-        except ValueError:
-            raise ValueError(f"expected an octal string like \"022\", got {v!r}") from None
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 0o777:
-        raise ValueError(f"expected an octal umask between 000 and 777, got {v!r}")
+def _octal(maximum: int, example: str):
+    def check(v):
+        if isinstance(v, str):
+            try:
+                v = int(v, 8)
+            except ValueError:
+                raise ValueError(f"expected an octal string like \"{example}\", got {v!r}") \
+                    from None
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= maximum:
+            raise ValueError(f"expected an octal value between 0 and {maximum:o}, got {v!r}")
+        return v
+    return check
+
+
+_umask = _octal(0o777, "022")
+_mode = _octal(0o7777, "0755")
+
+
+def _list_of(check_one, what: str):
+    """A list whose every element passes check_one; the error names the element."""
+    def check(v):
+        if not isinstance(v, list):
+            raise ValueError(f"expected a list of {what}")
+        out = []
+        for x in v:
+            try:
+                out.append(check_one(x))
+            except ValueError as e:
+                raise ValueError(f"{x!r}: {e}") from None
+        return tuple(out)
+    return check
+
+
+def _condition(v) -> tuple[str, bool, bool]:
+    """"[|][!]/path" (either order) -> (path, negated, triggering), as systemd reads it."""
+    rest, negate, trigger = _str(v), False, False
+    while rest[:1] in ("!", "|"):
+        if (rest[0] == "!" and negate) or (rest[0] == "|" and trigger):
+            raise ValueError(f"prefix {rest[0]!r} given twice")
+        negate, trigger = negate or rest[0] == "!", trigger or rest[0] == "|"
+        rest = rest[1:]
+    return _abspath(rest), negate, trigger
+
+
+def _optional_path(v) -> tuple[str, bool]:
+    """"-/path": the file may be missing -> (path, optional)."""
+    v = _str(v)
+    return (_abspath(v[1:]), True) if v.startswith("-") else (_abspath(v), False)
+
+
+def _relative(v):
+    v = _str(v)
+    if not v or v.startswith("/") or ".." in v.split("/") or "" in v.split("/"):
+        raise ValueError("expected a relative directory name (no leading /, no ..)")
     return v
 
+
+def _exit_status(v):
+    """An exit code 0-255 or a signal name, normalised to SIGNAME."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        if not 0 <= v <= 255:
+            raise ValueError("an exit code is between 0 and 255")
+        return v
+    if not isinstance(v, str):
+        raise ValueError(f"expected an exit code or a signal name, got {v!r}")
+    return signal.Signals(_signal(v)).name
+
+
+def _limit_value(v) -> int:
+    if v == "infinity":
+        return resource.RLIM_INFINITY
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"expected a non-negative integer or \"infinity\", got {v!r}")
+    return v
+
+
+def _limits(v):
+    """{name: N | "infinity" | [soft, hard]} -> ((name, soft, hard), ...) sorted by name."""
+    if not isinstance(v, dict):
+        raise ValueError("expected a table of rlimit = value")
+    out = []
+    for name, value in v.items():
+        if name not in RLIMITS:
+            raise ValueError(f"{name!r}: unknown rlimit (one of {', '.join(RLIMITS)})")
+        pair = value if isinstance(value, list) else [value, value]
+        if len(pair) != 2:
+            raise ValueError(f"{name}: expected a value or [soft, hard]")
+        try:
+            soft, hard = _limit_value(pair[0]), _limit_value(pair[1])
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
+        if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+            raise ValueError(f"{name}: the soft limit is above the hard limit")
+        out.append((name, soft, hard))
+    return tuple(sorted(out))
+
+
+def _nice(v):
+    if isinstance(v, bool) or not isinstance(v, int) or not -20 <= v <= 19:
+        raise ValueError(f"expected an integer from -20 to 19, got {v!r}")
+    return v
+
+
+def _log(v):
+    if isinstance(v, str) and v.startswith("append:"):
+        _abspath(v[len("append:"):])
+        return v
+    if v not in LOG_MODES:
+        raise ValueError(f"expected one of {', '.join(LOG_MODES)} or append:/path, got {v!r}")
+    return v
+
+
+def _working_dir(v):
+    """An absolute path or ~ (the user's home); a leading - lets it be missing."""
+    v = _str(v)
+    rest = v[1:] if v.startswith("-") else v
+    if rest != "~":
+        _abspath(rest)
+    return v
+
+
+def _command(v):
+    return command.parse(v)
+
+
+def _commands(v):
+    return command.parse_list(v)
+
+
+_strings = _list_of(_str, "strings")
+_abspaths = _list_of(_abspath, "absolute paths")
+_conditions = _list_of(_condition, "absolute paths, each optionally prefixed ! and/or |")
+_exit_statuses = _list_of(_exit_status, "exit codes and signal names")
 
 # key: (section, check, default). A default of None means "not set".
 SCHEMA = {
     "description": ("unit", _str, ""),
+    "documentation": ("unit", _strings, ()),
     "requires": ("unit", _names, ()),
+    "requisite": ("unit", _names, ()),
     "wants": ("unit", _names, ()),
     "after": ("unit", _names, ()),
     "before": ("unit", _names, ()),
+    "part_of": ("unit", _names, ()),
+    "conflicts": ("unit", _names, ()),
+    "aliases": ("unit", _names, ()),
+    "condition_path_exists": ("unit", _conditions, ()),
+    "condition_path_is_directory": ("unit", _conditions, ()),
+    "condition_file_not_empty": ("unit", _conditions, ()),
+    "assert_path_exists": ("unit", _conditions, ()),
+    "requires_mounts": ("unit", _abspaths, ()),
     "enabled": ("unit", _bool, True),
     "rescue": ("unit", _bool, False),   # also started in rescue (single-user) mode
     "type": ("service", _choice(*TYPES), "simple"),
-    "exec": ("service", _exec, None),
+    "exec": ("service", _command, None),
+    "exec_start_pre": ("service", _commands, ()),
+    "exec_start_post": ("service", _commands, ()),
+    "exec_reload": ("service", _commands, ()),
+    "exec_stop": ("service", _commands, ()),
+    "exec_stop_post": ("service", _commands, ()),
+    "remain_after_exit": ("service", _bool, False),
+    "expand_environment": ("service", _bool, False),
     "pidfile": ("service", _abspath, None),
     "restart": ("service", _choice(*RESTARTS), None),  # default depends on type
     "restart_delay": ("service", _number(0), 0.1),
     "restart_delay_max": ("service", _number(0), 10),
+    "restart_prevent_exit_status": ("service", _exit_statuses, ()),
+    "success_exit_status": ("service", _exit_statuses, ()),
     "start_limit_burst": ("service", _number(1, integer=True), 5),
     "start_limit_interval": ("service", _number(0), 10),
     "start_limit_cooldown": ("service", _number(0), 300),
     "start_timeout": ("service", _number(0), 90),
     "stop_signal": ("service", _signal, int(signal.SIGTERM)),
     "stop_timeout": ("service", _number(0), 10),
+    "kill_mode": ("service", _choice(*KILL_MODES), "control-group"),
+    "send_sigkill": ("service", _bool, True),
+    "watchdog": ("service", _number(0), 0),
+    "notify_access": ("service", _choice(*NOTIFY_ACCESS), "main"),
     "user": ("service", _str, None),
     "group": ("service", _str, None),
-    "working_dir": ("service", _abspath, None),
+    "supplementary_groups": ("service", _strings, ()),
+    "working_dir": ("service", _working_dir, None),
+    "root_directory": ("service", _abspath, None),
     "environment": ("service", _environment, ()),
+    "environment_file": ("service", _list_of(_optional_path, "absolute paths (- prefix: "
+                                                            "may be missing)"), ()),
     "umask": ("service", _umask, 0o022),
+    "nice": ("service", _nice, None),
+    "limits": ("service", _limits, ()),
+    "runtime_directory": ("service", _list_of(_relative, "relative names"), ()),
+    "state_directory": ("service", _list_of(_relative, "relative names"), ()),
+    "logs_directory": ("service", _list_of(_relative, "relative names"), ()),
+    "cache_directory": ("service", _list_of(_relative, "relative names"), ()),
+    "runtime_directory_mode": ("service", _mode, 0o755),
+    "state_directory_mode": ("service", _mode, 0o755),
+    "logs_directory_mode": ("service", _mode, 0o755),
+    "cache_directory_mode": ("service", _mode, 0o755),
     "tty": ("service", _abspath, None),
-    "log": ("service", _choice(*LOG_MODES), "file"),
+    "log": ("service", _log, "file"),
     "log_max_size": ("service", _number(1024, integer=True), 1 << 20),
     "log_keep": ("service", _number(1, integer=True), 5),
 }
@@ -156,23 +312,28 @@ SECTIONS = ("unit", "service")
 
 
 class Unit:
-    """One validated unit. Attributes are the SCHEMA keys plus name, path and instance."""
+    """One validated unit. Attributes are the SCHEMA keys plus name, path, instance and
+    where it came from: origin ("toml", "systemd", "init.d", "inittab"), notes (what a
+    translation could not carry over: (path, line, text) tuples) and masked (never started).
+    """
 
-    __slots__ = ("name", "path", "instance", *SCHEMA)
+    __slots__ = ("name", "path", "instance", "origin", "notes", "masked", *SCHEMA)
 
-    def __init__(self, name: str, path: str, instance: str = "", **values):
+    def __init__(self, name: str, path: str, instance: str = "", origin: str = "toml",
+                 notes: tuple = (), masked: bool = False, **values):
         self.name, self.path, self.instance = name, path, instance
+        self.origin, self.notes, self.masked = origin, tuple(notes), masked
         for key, (_section, _check, default) in SCHEMA.items():
             setattr(self, key, values.get(key, default))
         if self.restart is None:
-            self.restart = "never" if self.type == "oneshot" else "always"
+            self.restart = "never" if self.type in ("oneshot", "group") else "always"
 
     def settings(self) -> dict:
         return {key: getattr(self, key) for key in SCHEMA}
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Unit) and self.name == other.name \
-            and self.settings() == other.settings()
+            and self.masked == other.masked and self.settings() == other.settings()
 
     def __repr__(self) -> str:
         return f"Unit({self.name!r})"
@@ -180,6 +341,35 @@ class Unit:
     def ordered_after(self) -> set[str]:
         """Units this one starts after: `requires` and `wants` imply ordering."""
         return set(self.after) | set(self.requires) | set(self.wants)
+
+    # --- JSON, to pass units from the parsing child to PID 1 ---------------------------
+    def to_json(self) -> dict:
+        return {"path": self.path, "instance": self.instance, "origin": self.origin,
+                "notes": [list(n) for n in self.notes], "masked": self.masked,
+                "settings": {k: to_jsonable(v) for k, v in self.settings().items()}}
+
+    @classmethod
+    def from_json(cls, name: str, data: dict) -> "Unit":
+        values = {k: from_jsonable(v) for k, v in data["settings"].items()}
+        return cls(name, data["path"], data["instance"], data["origin"],
+                   tuple(tuple(n) for n in data["notes"]), data["masked"], **values)
+
+
+def to_jsonable(value):
+    """Tuples become lists, a Command {"command": [...]}; from_jsonable undoes it."""
+    if isinstance(value, command.Command):
+        return {"command": value.to_json()}
+    if isinstance(value, tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def from_jsonable(value):
+    if isinstance(value, dict) and "command" in value:
+        return command.Command.from_json(value["command"])
+    if isinstance(value, list):
+        return tuple(from_jsonable(v) for v in value)
+    return value
 
 
 def _line_of(text: str, section: str, key: str) -> int:
@@ -222,9 +412,44 @@ def read_raw(path: str) -> tuple[dict, str]:
     return raw, text
 
 
+def unescape(text: str) -> str:
+    """systemd-escape undone: - is /, \\xNN is that byte (%I, %P)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("\\x", i) and len(text) >= i + 4:
+            try:
+                out.append(chr(int(text[i + 2:i + 4], 16)))
+                i += 4
+                continue
+            except ValueError:
+                pass
+        out.append("/" if text[i] == "-" else text[i])
+        i += 1
+    return "".join(out)
+
+
+def _specifiers(text: str, instance: str, name: str) -> str:
+    """%i instance, %I instance unescaped, %n name, %p prefix, %P prefix unescaped, %% a %.
+    Any other %X is left as it is."""
+    if "%" not in text:
+        return text
+    prefix = name.split("@", 1)[0]
+    table = {"i": instance, "I": unescape(instance), "n": name, "p": prefix,
+             "P": unescape(prefix), "%": "%"}
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "%" and i + 1 < len(text) and text[i + 1] in table:
+            out.append(table[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
 def _substitute(value, instance: str, name: str):
     if isinstance(value, str):
-        return value.replace("%i", instance).replace("%n", name)
+        return _specifiers(value, instance, name)
     if isinstance(value, list):
         return [_substitute(v, instance, name) for v in value]
     if isinstance(value, dict):
@@ -232,26 +457,44 @@ def _substitute(value, instance: str, name: str):
     return value
 
 
-def build(name: str, path: str, raw: dict, text: str, instance: str = "") -> Unit:
-    """Validate a parsed file (already merged over its template) into a Unit."""
+def _locate(path: str, source, section: str, key: str) -> tuple[str, int]:
+    """Where a key was set: source is a TOML file's text, or, for a translated unit, a
+    {"section.key": (path, line)} table (the key may come from a drop-in)."""
+    if isinstance(source, dict):
+        where = source.get(f"{section}.{key}")
+        return (where[0], where[1]) if where else (path, 0)
+    return path, _line_of(source, section, key)
+
+
+def _error(path: str, source, section: str, key: str, reason: str) -> UnitError:
+    where, line = _locate(path, source, section, key)
+    return UnitError(where, reason, key=f"{section}.{key}", line=line)
+
+
+def build(name: str, path: str, raw: dict, text, instance: str = "", origin: str = "toml",
+          notes: tuple = (), masked: bool = False) -> Unit:
+    """Validate a parsed file (already merged over its template) into a Unit. text is the
+    TOML text, or the positions table of a translated unit (see _locate)."""
     values = {}
     for section, body in raw.items():
         for key, value in body.items():
             spec = SCHEMA.get(key)
             if spec is None or spec[0] != section:
                 hint = f" (it belongs in [{spec[0]}])" if spec else _did_you_mean(key)
-                raise UnitError(path, f"unknown key{hint}", key=f"{section}.{key}",
-                                line=_line_of(text, section, key))
+                raise _error(path, text, section, key, f"unknown key{hint}")
             try:
                 values[key] = spec[1](_substitute(value, instance, name))
             except ValueError as e:
-                raise UnitError(path, str(e), key=f"{section}.{key}",
-                                line=_line_of(text, section, key)) from None
-    if "exec" not in values:
-        raise UnitError(path, "missing: every unit needs a command to run", key="service.exec")
-    if values.get("type") == "forking" and "pidfile" not in values:
+                raise _error(path, text, section, key, str(e)) from None
+    kind = values.get("type", "simple")
+    if kind == "group" and "exec" in values:
+        raise _error(path, text, "service", "exec", "a group runs no process: no exec")
+    if "exec" not in values and kind not in ("oneshot", "group"):
+        raise UnitError(path, "missing: every unit needs a command to run (only a oneshot "
+                        "or a group may have none)", key="service.exec")
+    if kind == "forking" and "pidfile" not in values:
         raise UnitError(path, "a forking service needs a pidfile", key="service.pidfile")
-    return Unit(name, path, instance, **values)
+    return Unit(name, path, instance, origin, notes, masked, **values)
 
 
 def _did_you_mean(key: str) -> str:
@@ -378,20 +621,14 @@ class Catalog:
     # --- passing a catalog from the parsing child to PID 1 (see read_in_child) -------
     def to_json(self) -> dict:
         return {"dirs": self.dirs,
-                "units": {n: {"path": u.path, "instance": u.instance, **u.settings()}
-                          for n, u in self.units.items()},
+                "units": {n: u.to_json() for n, u in self.units.items()},
                 "errors": {n: [e.path, e.reason, e.key, e.line] for n, e in self.errors.items()},
                 "templates": self.templates}
 
     @classmethod
     def from_json(cls, data: dict) -> "Catalog":
         c = cls(data["dirs"], read=False)
-        for name, values in data["units"].items():
-            path, instance = values.pop("path"), values.pop("instance")
-            for key, value in values.items():  # JSON made tuples into lists
-                if isinstance(value, list):
-                    values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-            c.units[name] = Unit(name, path, instance, **values)
+        c.units = {n: Unit.from_json(n, u) for n, u in data["units"].items()}
         c.errors = {n: UnitError(*e) for n, e in data["errors"].items()}
         c.templates = {n: tuple(t) for n, t in data["templates"].items()}
         return c

@@ -65,7 +65,7 @@ class Verbs:
             if svc:
                 info["requires"] = list(svc.unit.requires)
                 info["after"] = sorted(self.sup.after.get(name, ()))
-                info["exec"] = list(svc.unit.exec)
+                info["exec"] = svc.unit.exec.words() if svc.unit.exec else []
             out.append(info)
         return out
 
@@ -174,7 +174,8 @@ class Verbs:
 
 
 def _jsonable(settings: dict) -> dict:
-    out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()}
+    from vigil.unit import to_jsonable
+    out = {k: to_jsonable(v) for k, v in settings.items()}
     out["environment"] = dict(settings["environment"])
     out["umask"] = f"{settings['umask']:03o}"  # as it is written in a unit file
     return out

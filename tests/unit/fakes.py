@@ -79,12 +79,12 @@ class FakeProcs:
         self.forking = False    # True: like a forked child, the exec is heard of later
         self.execs: dict = {}   # what Processes has; FakeProcs reports no exec by itself
 
-    def spawn(self, svc, argv) -> int:
+    def spawn(self, svc, command) -> tuple[int, bool]:
         self.attempts += 1
         if svc.name in self.failing:
             raise SpawnError(self.failing[svc.name])
         self.next_pid += 1
-        self.started.append((svc.name, tuple(argv), self.next_pid))
+        self.started.append((svc.name, tuple(command.argv), self.next_pid))
         self.track(svc, self.next_pid)
         return self.next_pid, self.forking
 

@@ -30,7 +30,7 @@ environment = { LANG = "C.UTF-8" }
     c = catalog(tmp_path)
     assert not c.errors
     web = c.units["web"]
-    assert web.exec == ("/usr/bin/web", "--port", "8080", "a b")
+    assert web.exec.argv == ("/usr/bin/web", "--port", "8080", "a b")
     assert web.type == "simple" and web.restart == "always" and web.enabled
     assert web.stop_signal == signal.SIGINT and web.umask == 0o027
     assert web.environment == (("LANG", "C.UTF-8"),)
@@ -110,10 +110,10 @@ tty = "/dev/%i"
     c = catalog(tmp_path)
     assert "getty@" not in c.units and "getty@" in c.templates
     tty2 = c.units["getty@tty2"]
-    assert tty2.exec == ("/sbin/agetty", "--noclear", "tty2")  # instance key wins
+    assert tty2.exec.argv == ("/sbin/agetty", "--noclear", "tty2")  # instance key wins
     assert tty2.tty == "/dev/tty2" and tty2.description == "getty on tty2"  # merged
     s0 = c.get("getty@ttyS0")  # made on demand, no file of its own
-    assert s0.exec == ("/sbin/agetty", "ttyS0", "115200") and s0.instance == "ttyS0"
+    assert s0.exec.argv == ("/sbin/agetty", "ttyS0", "115200") and s0.instance == "ttyS0"
     assert c.get("nothing@x") is None
 
 
@@ -132,7 +132,7 @@ def test_later_directory_overrides_by_name(tmp_path):
     write(stock, "b", '[service]\nexec = "stock-b"\n')
     write(local, "a", '[service]\nexec = "local"\n')
     c = catalog(stock, local, tmp_path / "missing")
-    assert c.units["a"].exec == ("local",) and c.units["b"].exec == ("stock-b",)
+    assert c.units["a"].exec.argv == ("local",) and c.units["b"].exec.argv == ("stock-b",)
 
 
 def test_unit_equality_is_by_settings(tmp_path):
@@ -161,4 +161,4 @@ def test_parsing_child_gives_the_same_catalog(tmp_path):
     direct, child = catalog(tmp_path), read_in_child([str(tmp_path)])
     assert direct.units == child.units and set(child.units) == {"a"}
     assert str(child.errors["bad"]) == str(direct.errors["bad"])
-    assert child.get("t@9").exec == ("run", "9")
+    assert child.get("t@9").exec.argv == ("run", "9")
