@@ -99,3 +99,33 @@ def parse_list(value) -> tuple[Command, ...]:
         except ValueError as e:
             raise ValueError(f"command {i}: {e}") from None
     return tuple(out)
+
+
+def expand(words: list[str], env: dict[str, str]) -> list[str]:
+    """$VAR and ${VAR} as systemd expands them in a command: ${VAR} inside a word is its
+    value; a word that is only $VAR becomes the value's words (split on white space, none
+    if it is empty); $$ is a $. An unset variable is empty."""
+    out = []
+    for word in words:
+        name = word[1:] if word.startswith("$") and not word.startswith("${") else ""
+        if name and name.replace("_", "a").isalnum() and not name[0].isdigit():
+            out.extend(env.get(name, "").split())
+            continue
+        out.append(_substitute(word, env))
+    return out
+
+
+def _substitute(word: str, env: dict[str, str]) -> str:
+    parts, i = [], 0
+    while i < len(word):
+        if word.startswith("$$", i):
+            parts.append("$")
+            i += 2
+        elif word.startswith("${", i) and "}" in word[i:]:
+            end = word.index("}", i)
+            parts.append(env.get(word[i + 2:end], ""))
+            i = end + 1
+        else:
+            parts.append(word[i])
+            i += 1
+    return "".join(parts)

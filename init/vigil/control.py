@@ -33,7 +33,7 @@ VERBS = {
     "status": (0, None, False), "logs": (1, 1, False), "dump": (0, 0, False),
     "analyze": (0, 0, False), "tree": (0, 0, False),
     "start": (1, None, True), "stop": (1, None, True), "restart": (1, None, True),
-    "reload": (0, 0, True), "poweroff": (0, 1, True), "reboot": (0, 1, True),
+    "reload": (0, None, True), "poweroff": (0, 1, True), "reboot": (0, 1, True),
     "halt": (0, 1, True), "reexec": (0, 0, True), "schedule": (3, None, True),
     "cancel": (0, 0, True), "rescue": (0, 0, True), "default": (0, 0, True),
 }

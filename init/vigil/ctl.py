@@ -299,7 +299,7 @@ USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
   list                     every unit, one line each
   status [UNIT...]         the state of units, and why
   start|stop|restart UNIT...
-  reload                   re-read the unit files
+  reload [UNIT...]         re-read the unit files; with units: reload those services
   logs UNIT [-n N] [-f]    a unit's output (default 20 lines; -n 0 for all)
   check [DIR...]           validate unit directories offline
   tree                     each unit's processes
@@ -408,6 +408,9 @@ def run(argv: list[str]) -> int:
     elif verb == "analyze":
         for row in result:
             print(f"{row['ready_after']:9.3f}s  {row['name']}")
+    elif verb == "reload" and args:
+        for name, how in result.items():
+            print(f"{name}: reloading ({how})")
     elif verb == "reload":
         for key in ("added", "removed", "changed"):
             if result[key]:

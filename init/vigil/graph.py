@@ -12,12 +12,25 @@ dropped. The cycle is reported with its full path.
 from vigil.unit import Unit
 
 
-def ordering(units: dict[str, Unit]) -> dict[str, set[str]]:
+def aliases(units: dict[str, Unit]) -> dict[str, str]:
+    """Each alias (a unit's `aliases`, systemd's Alias=) -> the unit's own name. A name that
+    is a unit of its own is never an alias."""
+    return {a: name for name, unit in sorted(units.items()) for a in unit.aliases
+            if a not in units}
+
+
+def resolve(names, alias: dict[str, str]) -> set[str]:
+    """Unit names as written (aliases allowed) -> the units' own names."""
+    return {alias.get(n, n) for n in names}
+
+
+def ordering(units: dict[str, Unit], alias: dict[str, str] | None = None) -> dict[str, set[str]]:
     """For each unit, the set of units it must start after (only units that exist)."""
-    after = {name: {d for d in unit.ordered_after() if d in units and d != name}
+    alias = alias or {}
+    after = {name: {d for d in resolve(unit.ordered_after(), alias) if d in units and d != name}
              for name, unit in units.items()}
     for name, unit in units.items():
-        for later in unit.before:
+        for later in resolve(unit.before, alias):
             if later in units and later != name:
                 after[later].add(name)
     return after
@@ -53,17 +66,19 @@ def break_cycles(after: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-def pulled_in(roots: list[str], units: dict[str, Unit]) -> set[str]:
+def pulled_in(roots: list[str], units: dict[str, Unit],
+              alias: dict[str, str] | None = None) -> set[str]:
     """The roots and everything they require or want, transitively (existing units only)."""
+    alias = alias or {}
     seen: set[str] = set()
-    todo = [r for r in roots if r in units]
+    todo = [r for r in resolve(roots, alias) if r in units]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
         unit = units[name]
-        todo.extend(d for d in (*unit.requires, *unit.wants) if d in units)
+        todo.extend(d for d in resolve((*unit.requires, *unit.wants), alias) if d in units)
     return seen
 
 

@@ -1,36 +1,36 @@
 """One service's state machine: a current state, a goal, a named phase, and why.
 
-    state   what users see: stopped, starting, running, stopping, done, failed
+    state   what users see: stopped, starting, running, stopping, done, failed, skipped
     goal    what it should be: up or down (vigilctl start/stop, boot, a dependent)
-    phase   which wait, while starting or stopping
+    phase   which step, while starting, stopping or reloading
     why     a small structured value (kind + details) saying why it is where it is;
             `vigilctl status` prints its text and --json carries the value itself
 
-                 want()                 launch()                  ready
-    stopped ───────────► starting ───────────────► starting ─────────────► running
-    done                 (dependencies)            (readiness)                │
-    failed                    ▲                        │ exit, restart left   │
-                              │ timer                  ▼                      │
-                              └──────────────── starting (backoff)            │
-                                                       │ no restart left      │
-                                                       ▼                      │
-                                                 failed / done                │
-                     request_stop() / request_restart()                      │
-    stopped ◄── stopping (killed) ◄── stopping (signalled) ◄── stopping (dependents) ◄┘
-       │                                                      (goal up: straight back
-       └─ goal up (a restart): straight to starting, dependents see no stop    to starting)
+Starting, each phase only when the unit has something for it:
 
-A restart is a stop whose goal stays up: when the last process is gone the service goes
-back to starting without passing through stopped. A service that ends by itself with
-nothing to bring it back (done, failed) has its goal set to down.
+    dependencies ─► pre-start ─► exec ─► readiness ─► post-start ─► running (or done)
+    (the Supervisor  exec_start_pre  the main    READY=1, the       exec_start_post
+     says when)      one by one      process     pidfile, a
+                                     exec'd      oneshot's exit
 
-The Supervisor decides when the neighbours allow a move (`launch()` once what it is
-ordered after is ready, `signal_stop()` once what is ordered after it has stopped); a
-Service only decides about itself. It reaches the outside through four things given to
-it: a loop (timers and the clock), a processes object (`spawn(svc, argv)` starts a
-process and tracks its pid for reaping, `track(svc, pid)` adopts one from a pidfile or
-MAINPID=, `kill(pgid, pid, sig)` signals), and a change callback. Tests give fakes of all
-three.
+Stopping (a stop or restart asked for, or a failure that tears the start down):
+
+    dependents ─► stop-command ─► signalled ─► killed ─► post-stop ─► stopped
+    (what is       exec_stop      stop_signal   SIGKILL    exec_stop_post
+     after it)                    (kill_mode)   at stop_timeout
+
+When the main process ends by itself, exec_stop_post runs (state stopping, phase post-stop)
+and then the restart policy decides: starting (backoff) and a new launch after the delay,
+or done (a clean end), or failed. A restart is a stop whose goal stays up: when the last
+process is gone the service goes back to starting without passing through stopped.
+
+The Supervisor decides when the neighbours allow a move (`launch()` once what it is ordered
+after is ready, `signal_stop()` once what is ordered after it has stopped); a Service only
+decides about itself. It reaches the outside through three things given to it: a loop
+(timers and the clock), a processes object (`spawn(svc, command, env)` starts a process and
+tracks its pid, `track(svc, pid)` adopts one from a pidfile or MAINPID=, `kill(pgid, pid,
+sig)` signals, `prepare(svc)`/`cleanup(svc)` make and remove its directories), and a change
+callback. Tests give fakes of all three.
 """
 
 import os
@@ -39,27 +39,33 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from vigil import logs
+from vigil import conditions, logs
 from vigil.spawn import SpawnError
 from vigil.unit import Unit
 
-STOPPED, STARTING, RUNNING, STOPPING, DONE, FAILED = (
-    "stopped", "starting", "running", "stopping", "done", "failed")
+STOPPED, STARTING, RUNNING, STOPPING, DONE, FAILED, SKIPPED = (
+    "stopped", "starting", "running", "stopping", "done", "failed", "skipped")
 UP, DOWN = "up", "down"
 
 # Phases of starting
 DEPENDENCIES = "dependencies"  # waiting for what it is ordered after to be ready
+PRE = "pre-start"              # exec_start_pre, one command after the other
 EXEC = "exec"                  # forked: waiting to hear that the program was exec'd
 READINESS = "readiness"        # spawned: waiting for READY=1, the pidfile, or a oneshot's exit
+POST = "post-start"            # exec_start_post
 BACKOFF = "backoff"            # exited: waiting restart_delay before the next launch
+# Phase of running
+RELOAD = "reloading"           # exec_reload
 # Phases of stopping
 DEPENDENTS = "dependents"      # waiting for the units ordered after it to stop first
+STOP_CMD = "stop-command"      # exec_stop
 SIGNALLED = "signalled"        # stop_signal sent; SIGKILL at stop_timeout
 KILLED = "killed"              # SIGKILL sent; waiting for the exit
+POST_STOP = "post-stop"        # exec_stop_post, after a stop or after the main process ended
 
-# Phases in which the service has a process of its own.
-PROCESS_PHASES = {(STARTING, EXEC), (STARTING, READINESS), (STOPPING, DEPENDENTS),
-                  (STOPPING, SIGNALLED), (STOPPING, KILLED)}
+# The phase each command list runs in, and its name as users write it.
+COMMAND_PHASES = {PRE: "exec_start_pre", POST: "exec_start_post", RELOAD: "exec_reload",
+                  STOP_CMD: "exec_stop", POST_STOP: "exec_stop_post"}
 
 # kind -> the text users read, made from the details.
 WHY_TEXTS = {
@@ -67,6 +73,7 @@ WHY_TEXTS = {
     "waiting": "waiting for {unit} ({state})",
     "starting": "waiting for dependencies",
     "queued": "queued: many units are starting",
+    "command": "running {key} {command}",
     "exec": "starting {program}",
     "notify-wait": "waiting for READY=1 on $NOTIFY_SOCKET",
     "pidfile-wait": "waiting for the starting process to exit and write {pidfile}",
@@ -81,13 +88,20 @@ WHY_TEXTS = {
                          "retried until its unit file changes or vigilctl start",
     "exited": "exited: {status}",
     "dependency": "dependency {unit} {how}",
+    "requisite": "requisite {unit} is not running ({state})",
+    "condition": "condition failed: {condition}",
+    "assertion": "assertion failed: {condition}",
+    "masked": "masked",
     "finished": "finished",
     "exited-cleanly": "exited cleanly",
+    "remains": "active (its command has exited)",
+    "reload-failed": "reload failed: {status}",
     "stopped": "stopped",
     "removed": "removed",
     "restart": "restarting",
     "shutdown": "shutting down",
     "rescue": "stopped for rescue mode",
+    "conflict": "stopped: {unit} conflicts with it",
     "stop-queued": "stopping after the units ordered after it",
     "waiting-to-stop": "waiting for {unit} to stop",
     "stop-signal": "sent {signal}, SIGKILL in {timeout}s",
@@ -151,36 +165,75 @@ def describe_status(status: int) -> str:
     return f"exit {os.WEXITSTATUS(status)}"
 
 
+def result_of(status: int, success: tuple) -> str:
+    """How a process ended, as the restart policy sees it: success, exit-code or signal.
+    success: the unit's success_exit_status (codes and signal names) besides exit 0."""
+    if os.WIFSIGNALED(status):
+        try:
+            name = signal.Signals(os.WTERMSIG(status)).name
+        except ValueError:
+            return "signal"
+        return "success" if name in success else "signal"
+    code = os.WEXITSTATUS(status)
+    return "success" if code == 0 or code in success else "exit-code"
+
+
+def restart_wanted(policy: str, result: str) -> bool:
+    """systemd's Restart= table; `spawn` (could not exec) counts as a failed exit code."""
+    return {"always": True, "never": False,
+            "on-success": result == "success",
+            "on-failure": result != "success",
+            "on-abnormal": result in ("signal", "timeout", "watchdog"),
+            "on-abort": result == "signal",
+            "on-watchdog": result == "watchdog"}[policy]
+
+
+def _prevented(status: int, prevent: tuple) -> bool:
+    """restart_prevent_exit_status: an exit code or signal that must not be restarted."""
+    if os.WIFSIGNALED(status):
+        try:
+            return signal.Signals(os.WTERMSIG(status)).name in prevent
+        except ValueError:
+            return False
+    return os.WEXITSTATUS(status) in prevent
+
+
 class Service:
     # Runtime fields carried over a re-exec and shown by `vigilctl dump`, as they are.
     SAVED = ("state", "goal", "phase", "since", "pid", "control", "pgid", "started",
              "requested", "ready_after", "restarts", "last_exit", "spawn_error", "delay",
-             "timed_out", "status_text", "uid")
+             "result", "failure", "exit_status", "was_running", "status_text", "uid")
 
     def __init__(self, unit: Unit, loop, procs, changed: Callable[["Service"], None]):
         self.unit = unit
         self.name = unit.name
         self.loop = loop               # call_later(delay, fn) -> timer, now() -> seconds
-        self._procs = procs            # spawn(svc, argv) -> pid, track(svc, pid), kill(...)
+        self._procs = procs            # spawn, track, kill, prepare, cleanup (see above)
         self._changed = changed        # after each transition (the Supervisor's neighbours)
         self.state = STOPPED
         self.goal = DOWN
         self.phase = ""
         self.why = NO_WHY
         self.since = time.time()
-        self.pid = 0                   # the supervised process (the pidfile's for forking)
-        self.control = 0               # forking: the starting process that must exit 0 first
-        self.pgid = 0
+        self.pid = 0                   # the main process (the pidfile's for forking)
+        self.control = 0               # a command's process, or the forking starter
+        self.pgid = 0                  # the main process's group
+        self.commands: deque = deque() # what is left to run in this phase
+        self.command = None            # the Command the control process runs
         self.started = 0.0             # loop time of the last launch
         self.requested = 0.0           # loop time the last start was asked for
         self.ready_after = None        # seconds from request to ready, for `analyze`
         self.restarts = 0
-        self.last_exit = None          # "exit 3", "signal SIGKILL", or a spawn error
+        self.last_exit = None          # "exit 3", "signal SIGKILL", or why it could not start
         self.spawn_error = ""          # why the last start could not even exec, if it could not
+        self.result = ""               # how this run ended, once it has: success, exit-code...
+        self.failure = ""              # what failed, when not the main process's exit
+        self.exit_status = 0           # the wait status behind result
+        self.was_running = False       # got to running in this run (exec_stop only runs then)
         self.delay = unit.restart_delay
         self.starts: deque[float] = deque()
-        self.timer = None
-        self.timed_out = False
+        self.timer = None              # the phase's timer (see _on_timer)
+        self.watchdog_timer = None
         self.status_text = ""          # STATUS= from sd_notify
         self.uid = 0                   # the user it runs as, for sd_notify's MAINPID check
         self.log = None                # logs.ServiceLog, set by the Supervisor
@@ -190,12 +243,15 @@ class Service:
     # --- what others ask -------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self.state == RUNNING or (self.state == DONE and self.unit.type == "oneshot")
+        """What is ordered after it may start: running, a oneshot done, or skipped."""
+        return self.state in (RUNNING, SKIPPED) or (
+            self.state == DONE and self.unit.type == "oneshot")
 
     @property
     def up(self) -> bool:
         """Has a process (or is running): what a stop in reverse order waits for."""
-        return self.state == RUNNING or (self.state, self.phase) in PROCESS_PHASES
+        return self.state in (RUNNING, STOPPING) or (
+            self.state == STARTING and self.phase not in (DEPENDENCIES, BACKOFF))
 
     def waiting(self) -> bool:
         """Starting, but not launched yet: waiting for its dependencies."""
@@ -207,7 +263,8 @@ class Service:
                 "since": round(self.since, 3), "last_exit": self.last_exit,
                 "why": self.why.to_json(), "description": self.unit.description,
                 "type": self.unit.type, "enabled": self.unit.enabled,
-                "status": self.status_text, "log": self.log.path if self.log else None,
+                "origin": self.unit.origin, "status": self.status_text,
+                "log": self.log.path if self.log else None,
                 "log_error": self.log.last_error if self.log else "",
                 "dropped_lines": self.log.dropped if self.log else 0,
                 "ready_after": self.ready_after, "path": self.unit.path}
@@ -217,8 +274,12 @@ class Service:
         state = {f: getattr(self, f) for f in self.SAVED}
         state["why"] = self.why.to_json()
         state["starts"] = list(self.starts)
+        state["commands"] = [c.to_json() for c in self.commands]
+        state["command"] = self.command.to_json() if self.command else None
         if self.timer is not None and not self.timer.cancelled:
             state["timer_at"] = self.timer.when
+        if self.watchdog_timer is not None and not self.watchdog_timer.cancelled:
+            state["watchdog_at"] = self.watchdog_timer.when
         if self.log is not None:
             state["log"] = self.log.snapshot()
         if self.notify_fd >= 0:
@@ -228,12 +289,18 @@ class Service:
     def restore(self, state: dict) -> None:
         """Take the runtime state of the vigil that re-exec'd us; the timer of the phase is
         armed again at its old deadline."""
+        from vigil.command import Command
         for field in self.SAVED:
             setattr(self, field, state[field])
         self.why = Why.from_json(state["why"])
         self.starts.extend(state["starts"])
+        self.commands.extend(Command.from_json(c) for c in state["commands"])
+        self.command = Command.from_json(state["command"]) if state["command"] else None
         if "timer_at" in state:
-            self._arm_at(max(state["timer_at"], self.loop.now()))
+            self._arm_at(state["timer_at"])
+        if "watchdog_at" in state:
+            self.watchdog_timer = self.loop.call_later(
+                max(0.0, state["watchdog_at"] - self.loop.now()), self.on_watchdog)
 
     # --- transitions -----------------------------------------------------------
     def _set(self, state: str, phase: str = "", why: Why = NO_WHY) -> None:
@@ -249,31 +316,29 @@ class Service:
             self.timer.cancel()
             self.timer = None
 
-    def _timer_action(self) -> Callable[[], None] | None:
-        """What the timer of the current phase does when it fires."""
-        if self.state == STARTING and self.phase == BACKOFF:
-            return self._relaunch
-        if self.state == STARTING and self.phase == READINESS:
-            return self.on_start_timeout
-        if self.state == STOPPING and self.phase == SIGNALLED:
-            return self.on_kill_timer
-        if self.state == FAILED and self.why.kind == "start-limit-retry":
-            return self.on_cooldown
-        return None
-
     def _arm(self, delay: float) -> None:
         self._arm_at(self.loop.now() + delay)
 
     def _arm_at(self, when: float) -> None:
         self._cancel_timer()
-        action = self._timer_action()
-        if action is not None:
-            self.timer = self.loop.call_later(max(0.0, when - self.loop.now()), action)
+        self.timer = self.loop.call_later(max(0.0, when - self.loop.now()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The phase's timer: what it means depends on where the service is now."""
+        self.timer = None
+        if self.state == STARTING and self.phase == BACKOFF:
+            self.launch(restart=True)
+        elif self.state == STARTING:
+            self.on_start_timeout()
+        elif self.state == STOPPING and self.phase in (STOP_CMD, SIGNALLED, POST_STOP):
+            self.on_kill_timer()
+        elif self.state == FAILED and self.why.kind == "start-limit-retry":
+            self.on_cooldown()
 
     def want(self) -> None:
         """Should be up (boot, vigilctl start, a dependent). Clears a start-limit failure."""
         self.goal = UP
-        if self.state in (STOPPED, DONE, FAILED):
+        if self.state in (STOPPED, DONE, FAILED, SKIPPED):
             self._cancel_timer()
             self.starts.clear()
             self.delay = self.unit.restart_delay
@@ -286,13 +351,32 @@ class Service:
         self.why = Why("waiting", unit=unit, state=state)
 
     def dependency_failed(self, dep: str, how: str) -> None:
+        self._give_up(Why("dependency", unit=dep, how=how))
+
+    def requisite_missing(self, dep: str, state: str) -> None:
+        self._give_up(Why("requisite", unit=dep, state=state))
+
+    def _give_up(self, why: Why, state: str = FAILED) -> None:
         self.goal = DOWN
         self._cancel_timer()
-        self._set(FAILED, "", Why("dependency", unit=dep, how=how))
+        self._set(state, "", why)
 
+    # --- starting ------------------------------------------------------------------
     def launch(self, restart: bool = False) -> None:
-        """Dependencies are ready: exec now, unless the start limit is hit."""
+        """What it is ordered after is ready: start now, unless the start limit is hit or a
+        condition does not hold."""
         self._cancel_timer()
+        if self.unit.masked:
+            self._give_up(Why("masked"))
+            return
+        failed = conditions.failed_condition(self.unit)
+        if failed:
+            self._give_up(Why("condition", condition=failed), SKIPPED)
+            return
+        failed = conditions.failed_assertion(self.unit)
+        if failed:
+            self._give_up(Why("assertion", condition=failed))
+            return
         now = self.loop.now()
         while self.starts and now - self.starts[0] > self.unit.start_limit_interval:
             self.starts.popleft()
@@ -302,16 +386,33 @@ class Service:
         self.starts.append(now)
         if restart:
             self.restarts += 1
+        self.started = now
+        self.result, self.failure, self.exit_status, self.was_running = "", "", 0, False
         try:
-            pid, execing = self._procs.spawn(self, self.unit.exec)
+            self._procs.prepare(self)  # runtime, state, logs and cache directories
         except (SpawnError, OSError) as e:
             self._spawn_failed(str(e))
             return
-        self.started = now
+        if self.unit.start_timeout and (self.unit.type in ("notify", "forking")
+                                        or self.unit.exec_start_pre or self.unit.exec_start_post):
+            self._arm(self.unit.start_timeout)
+        if self.unit.exec_start_pre:
+            self._run_commands(STARTING, PRE, self.unit.exec_start_pre)
+        else:
+            self._start_main()
+
+    def _start_main(self) -> None:
+        if self.unit.exec is None:  # a group, or a oneshot that is only its pre/post commands
+            self._main_ready()
+            return
+        try:
+            pid, execing = self._procs.spawn(self, self.unit.exec, {})
+        except (SpawnError, OSError) as e:
+            self._spawn_failed(str(e))
+            return
         self.pgid = pid
-        self.timed_out = False
         if self.unit.type == "forking":
-            self.control, self.pid = pid, 0
+            self.control, self.command, self.pid = pid, self.unit.exec, 0
         else:
             self.pid = pid
         if execing:  # the loop tells us (on_exec) once the child has exec'd or failed to
@@ -320,7 +421,11 @@ class Service:
             self._execd()
 
     def on_exec(self, pid: int, error: str) -> None:
-        """The forked child has exec'd its program ("") or could not (the error)."""
+        """A forked child has exec'd its program ("") or could not (the error)."""
+        if pid == self.control and self.phase in COMMAND_PHASES:
+            if error:
+                self._command_done(error, ok=False)
+            return
         if (self.state, self.phase) != (STARTING, EXEC) or pid not in (self.pid, self.control):
             return  # stopped meanwhile: its exit decides
         if error:
@@ -330,32 +435,55 @@ class Service:
             self._execd()
 
     def _spawn_failed(self, error: str) -> None:
-        self.last_exit = self.spawn_error = error
+        self.last_exit = self.spawn_error = self.failure = error
         logs.error(f"{self.name}: cannot start: {error}")
-        self._after_failure(error, ran=0.0)
+        self.result = "exit-code"
+        self._ended()
 
     def _execd(self) -> None:
         self.spawn_error = ""
         kind = self.unit.type
         if kind == "simple":
-            self.on_ready()
+            self._main_ready()
             return
         if kind == "forking":
             why = Why("pidfile-wait", pidfile=self.unit.pidfile)
         else:
             why = Why("notify-wait" if kind == "notify" else "oneshot-running")
         self._set(STARTING, READINESS, why)
-        if kind in ("notify", "forking") and self.unit.start_timeout:
-            self._arm(self.unit.start_timeout)
 
-    def on_ready(self) -> None:
+    def _main_ready(self) -> None:
+        """The main process is up (or a oneshot's is done): post-start commands, then ready."""
+        if self.unit.exec_start_post:
+            self._run_commands(STARTING, POST, self.unit.exec_start_post)
+        else:
+            self._started()
+
+    def _started(self) -> None:
         self._cancel_timer()
         if self.ready_after is None:
             self.ready_after = round(self.loop.now() - self.requested, 4)
-        self._set(RUNNING)
+        self.was_running = True
+        if self.unit.type == "oneshot" and not self.unit.remain_after_exit:
+            self.goal = DOWN
+            self._procs.cleanup(self)
+            self._set(DONE, "", Why("finished"))
+        elif self.unit.type == "oneshot" or (self.unit.type == "group" and not self.pid):
+            self._set(RUNNING, "", Why("remains") if self.unit.type == "oneshot" else NO_WHY)
+        else:
+            self._set(RUNNING)
+            self._arm_watchdog()
 
-    def on_notify(self, message: str) -> None:
-        """An sd_notify datagram on the service's own socket."""
+    def on_ready(self) -> None:
+        """READY=1 (notify) or the pidfile adopted (forking)."""
+        if (self.state, self.phase) == (STARTING, READINESS):
+            self._main_ready()
+
+    def on_notify(self, message: str, sender: int | None = None) -> None:
+        """An sd_notify datagram on the service's own socket; sender is its pid as the kernel
+        gives it (0: a process outside vigil's PID namespace; None: not known)."""
+        if not self._may_notify(sender):
+            return
         fields = dict(line.split("=", 1) for line in message.splitlines() if "=" in line)
         if "STATUS" in fields:
             self.status_text = fields["STATUS"][:200]
@@ -364,30 +492,138 @@ class Service:
             # only a process of the service's own user: vigil will signal it at stop
             self.pid = int(mainpid)
             self._procs.track(self, self.pid)
-        if fields.get("READY") == "1" and (self.state, self.phase) == (STARTING, READINESS) \
-                and self.pid:
+        if fields.get("WATCHDOG") == "1" and self.state == RUNNING:
+            self._arm_watchdog()
+        if fields.get("WATCHDOG") == "trigger":
+            self.on_watchdog()
+        if fields.get("READY") == "1" and self.pid:
             self.on_ready()
 
-    def on_start_timeout(self) -> None:
-        self.timer = None
-        self.timed_out = True
-        logs.error(f"{self.name}: not ready after {self.unit.start_timeout}s, killing it")
-        self._kill(signal.SIGKILL)
+    def _may_notify(self, sender: int) -> bool:
+        """notify_access: main (the main process and its process group, vigil's notion of
+        "the service" without cgroups), exec (also its commands), all, none."""
+        access = self.unit.notify_access
+        if access == "none":
+            return False
+        if access == "all" or sender is None:
+            return True
+        if sender in (self.pid, self.pgid) or self._procs.group_of(sender) == self.pgid:
+            return True
+        return access == "exec" and sender == self.control
 
-    def on_exit(self, pid: int, status: int) -> None:
-        """A process of ours was reaped: the forking starter or the main process."""
-        if pid == self.control:
+    def _arm_watchdog(self) -> None:
+        if self.watchdog_timer is not None:
+            self.watchdog_timer.cancel()
+            self.watchdog_timer = None
+        if self.unit.watchdog and self.state == RUNNING:
+            self.watchdog_timer = self.loop.call_later(self.unit.watchdog, self.on_watchdog)
+
+    def on_watchdog(self) -> None:
+        """No WATCHDOG=1 in time: SIGABRT (a core dump to look at), SIGKILL if it stays."""
+        self.watchdog_timer = None
+        if not self.pid:
+            return
+        first = self.result != "watchdog"
+        self.result = "watchdog"
+        logs.error(f"{self.name}: watchdog: no WATCHDOG=1 for {self.unit.watchdog}s, "
+                   + ("sending SIGABRT" if first else "sending SIGKILL"))
+        self._procs.kill(0, self.pid, signal.SIGABRT if first else signal.SIGKILL)
+        if first:
+            self.watchdog_timer = self.loop.call_later(self.unit.stop_timeout, self.on_watchdog)
+
+    def on_start_timeout(self) -> None:
+        self.result = "timeout"
+        logs.error(f"{self.name}: not started after {self.unit.start_timeout}s, killing it")
+        self._signal(signal.SIGKILL)
+
+    # --- commands (pre, post, reload, stop, post-stop) ------------------------------------
+    def _run_commands(self, state: str, phase: str, commands: tuple) -> None:
+        self.commands = deque(commands)
+        self._set(state, phase, self.why)
+        self._next_command()
+
+    def _next_command(self) -> None:
+        if not self.commands:
+            self._phase_done()
+            return
+        self.command = self.commands.popleft()
+        key = COMMAND_PHASES[self.phase]
+        self.why = Why("command", key=key, command=" ".join(self.command.argv))
+        env = {"MAINPID": str(self.pid)} if self.pid else {}
+        try:
+            self.control, _execing = self._procs.spawn(self, self.command, env)
+        except (SpawnError, OSError) as e:
             self.control = 0
-            if self.state == STARTING:
-                if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-                    self._adopt_pidfile()
-                else:
-                    self._exited(status)
+            self._command_done(str(e), ok=False)
+
+    def _command_done(self, status_text: str, ok: bool) -> None:
+        """The control process ended (or could not start): next command, or the phase's
+        end, or a failure."""
+        command, self.control = self.command, 0
+        if ok or command.ignore_failure or self.phase in (STOP_CMD, POST_STOP):
+            if not ok:
+                logs.warn(f"{self.name}: {COMMAND_PHASES[self.phase]} "
+                          f"{' '.join(command.argv)}: {status_text} (going on)")
+            self._next_command()
+            return
+        what = f"{COMMAND_PHASES[self.phase]} {' '.join(command.argv)}: {status_text}"
+        logs.error(f"{self.name}: {what}")
+        self.commands.clear()
+        if self.phase == RELOAD:
+            self._set(RUNNING, "", Why("reload-failed", status=what))
+            return
+        self.last_exit = self.failure = what
+        self.result = "exit-code"
+        if self.pid:  # post-start failed: the main process goes too
+            self._begin_stop(Why("exited", status=what), teardown=True)
+        else:
+            self._ended()
+
+    def _phase_done(self) -> None:
+        self.command = None
+        if self.phase == PRE:
+            self._start_main()
+        elif self.phase == POST:
+            self._started()
+        elif self.phase == RELOAD:
+            self._set(RUNNING, "", NO_WHY)
+        elif self.phase == STOP_CMD:
+            self._stop_signal()
+        elif self.phase == POST_STOP:
+            self._stop_done()
+
+    def reload(self) -> str:
+        """vigilctl reload UNIT: its exec_reload commands, or SIGHUP to the main process.
+        Returns what was done."""
+        if self.state != RUNNING or self.phase:
+            where = f"{self.state} ({self.phase})" if self.phase else self.state
+            raise OSError(f"{self.name} is {where}: nothing to reload")
+        if self.unit.exec_reload:
+            self._run_commands(RUNNING, RELOAD, self.unit.exec_reload)
+            return "exec_reload"
+        if not self.pid:
+            raise OSError(f"{self.name} has no process and no exec_reload")
+        self._procs.kill(0, self.pid, signal.SIGHUP)
+        return "SIGHUP"
+
+    # --- processes ending ------------------------------------------------------------
+    def on_exit(self, pid: int, status: int) -> None:
+        """A process of ours was reaped: a command's, the forking starter, or the main one."""
+        if pid == self.control:
+            if self.phase in COMMAND_PHASES:
+                self._command_done(describe_status(status), result_of(status, ()) == "success")
+                return
+            self.control = 0  # the forking starter
+            if self.state == STARTING and self.result != "timeout" and \
+                    os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                self._adopt_pidfile()
+            elif self.state == STARTING:
+                self._main_exited(status)
             elif self.state == STOPPING and not self.pid:
-                self._exited(status)  # stopped while it was still starting
+                self._gone()
             return
         if pid == self.pid:
-            self._exited(status)
+            self._main_exited(status)
 
     def _adopt_pidfile(self) -> None:
         try:
@@ -397,59 +633,78 @@ class Service:
         except (OSError, ValueError, IndexError) as e:
             why = f"pidfile {self.unit.pidfile}: " + (
                 e.strerror if isinstance(e, OSError) and e.strerror else "no live pid in it")
-            self.last_exit = why
-            self._kill(signal.SIGKILL)
-            self._after_failure(why, ran=self.loop.now() - self.started)
+            self.last_exit = self.failure = why
+            self.result = "exit-code"
+            self._signal(signal.SIGKILL)
+            self._ended()
             return
         self.pid = pid
         self._procs.track(self, pid)
         self.on_ready()
 
-    def _exited(self, status: int) -> None:
+    def _main_exited(self, status: int) -> None:
         ran = self.loop.now() - self.started
         self.pid = 0
         self.last_exit = describe_status(status)
+        if self.watchdog_timer is not None:
+            self.watchdog_timer.cancel()
+            self.watchdog_timer = None
         if self.log:
             self.log.on_readable()
             self.log.flush_partial()
         logs.say(f"{self.name}: {self.last_exit} after {ran:.2f}s")
+        result = self.result or ("success" if self.unit.exec and self.unit.exec.ignore_failure
+                                 else result_of(status, self.unit.success_exit_status))
+        self.exit_status = status
         if self.state == STOPPING:
-            self._kill(signal.SIGKILL)  # whatever is left of its process group
-            self._stop_done()
+            if self.unit.kill_mode in ("control-group", "mixed") and self.unit.send_sigkill:
+                self._procs.kill(self.pgid, 0, signal.SIGKILL)  # what is left of its group
+            if self.phase != STOP_CMD:  # exec_stop may still be running: it ends the phase
+                self._gone()
             return
-        clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not self.timed_out
-        if self.unit.type == "oneshot" and clean and self.state == STARTING:
-            self._cancel_timer()
-            if self.ready_after is None:
-                self.ready_after = round(self.loop.now() - self.requested, 4)
-            self.goal = DOWN
-            self._set(DONE, "", Why("finished"))
+        if self.unit.type == "oneshot" and result == "success" and self.state == STARTING:
+            self._main_ready()  # a oneshot is ready when it exits cleanly
             return
-        if clean and self.unit.restart != "always":
-            self.goal = DOWN
-            self._set(DONE, "", Why("exited-cleanly"))
-            return
-        self._after_failure("did not become ready in time" if self.timed_out
-                            else self.last_exit, ran)
+        self.result = result
+        self._ended()
 
-    def _after_failure(self, after: str, ran: float) -> None:
-        """The process is gone (or never started): restart after a delay, or give up."""
+    def _ended(self) -> None:
+        """This run is over by itself (or could not begin): exec_stop_post, then decide."""
         self._cancel_timer()
-        if self.goal == DOWN or self.unit.restart == "never":
+        if self.control:
+            self._procs.kill(self.control, self.control, signal.SIGKILL)
+            self.control = 0
+        if self.unit.exec_stop_post:
+            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
+        else:
+            self._stop_done()
+
+    def _decide(self) -> None:
+        """After a run that ended by itself: restart after a delay, or done, or failed."""
+        self._procs.cleanup(self)
+        result, after = self.result, self.failure or self.last_exit
+        if self.result == "timeout":
+            after = "did not become ready in time"
+        elif self.result == "watchdog":
+            after = "the watchdog"
+        prevented = self.exit_status and _prevented(self.exit_status,
+                                                    self.unit.restart_prevent_exit_status)
+        restart = self.goal == UP and restart_wanted(self.unit.restart, result) and not prevented
+        if not restart:
             self.goal = DOWN
-            self._set(FAILED, "", Why("exited", status=after))
+            if result == "success":
+                self._set(DONE, "", Why("exited-cleanly"))
+            else:
+                self._set(FAILED, "", Why("exited", status=after))
             return
         # A run that stayed up for start_limit_interval was healthy: back to the first delay.
+        ran = self.loop.now() - self.started
         if ran >= max(self.unit.start_limit_interval, self.unit.restart_delay_max):
             self.delay = self.unit.restart_delay
         delay = self.delay
         self.delay = min(max(self.delay * 2, 0.001), self.unit.restart_delay_max)
         self._set(STARTING, BACKOFF, Why("restarting", delay=delay, after=after))
         self._arm(delay)
-
-    def _relaunch(self) -> None:
-        self.timer = None
-        self.launch(restart=True)
 
     def _start_limit_hit(self) -> None:
         cooldown = self.unit.start_limit_cooldown
@@ -464,10 +719,10 @@ class Service:
             why = Why("start-limit", burst=burst, interval=interval)
         logs.error(f"{self.name}: {why.text()}")
         self._set(FAILED, "", why)
-        self._arm(cooldown)  # only armed for start-limit-retry
+        if why.kind == "start-limit-retry":
+            self._arm(cooldown)
 
     def on_cooldown(self) -> None:
-        self.timer = None
         self.starts.clear()
         self.delay = self.unit.restart_delay
         self._set(STARTING, DEPENDENCIES, Why("cooldown-over"))
@@ -488,47 +743,95 @@ class Service:
             self.state = STOPPED  # not a transition anyone waits for: want() starts it
             self.want()
 
-    def _begin_stop(self, cause: Why) -> None:
+    def _begin_stop(self, cause: Why, teardown: bool = False) -> None:
+        """teardown: a failed start takes the main process down at once (no dependents
+        to wait for: nothing could start after it)."""
         if self.state == STOPPING:
             return  # already on its way; the goal decides what happens at the end
         self._cancel_timer()
-        if self.up:
-            self._set(STOPPING, DEPENDENTS, Why("stop-queued", cause=cause))
-        else:
+        if self.watchdog_timer is not None:
+            self.watchdog_timer.cancel()
+            self.watchdog_timer = None
+        if not self.up:
             self._set(STOPPED, "", cause)
+        elif teardown:
+            self._set(STOPPING, DEPENDENTS, Why("stop-queued", cause=cause))
+            self.signal_stop()
+        else:
+            self._set(STOPPING, DEPENDENTS, Why("stop-queued", cause=cause))
 
     def wait_to_stop(self, unit: str) -> None:
         """Still waiting for a unit ordered after it to stop (not a transition)."""
         self.why = Why("waiting-to-stop", unit=unit, cause=self.why.details.get("cause"))
 
     def signal_stop(self) -> None:
-        """The units ordered after it have stopped: send the stop signal."""
+        """The units ordered after it have stopped: exec_stop, then the stop signal."""
+        if self.unit.exec_stop and self.was_running and not self.result:
+            self._arm(self.unit.stop_timeout)
+            self._run_commands(STOPPING, STOP_CMD, self.unit.exec_stop)
+        else:
+            self._stop_signal()
+
+    def _stop_signal(self) -> None:
         cause = self.why.details.get("cause", NO_WHY)
-        self._kill(self.unit.stop_signal)
-        self._kill(signal.SIGCONT)  # a stopped process must wake up to see the signal
+        if self.control:  # a pre/post command still running: it goes with the main process
+            self._procs.kill(self.control, self.control, self.unit.stop_signal)
+            self._procs.kill(self.control, self.control, signal.SIGCONT)
+        if (not self.pid and not self.control) or self.unit.kill_mode == "none":
+            self._gone()  # nothing to wait for (a remaining oneshot, or kill_mode none)
+            return
+        if self.pid:
+            self._signal(self.unit.stop_signal, group=self.unit.kill_mode == "control-group")
+            self._signal(signal.SIGCONT, group=self.unit.kill_mode == "control-group")
         self._set(STOPPING, SIGNALLED, Why(
             "stop-signal", signal=signal.Signals(self.unit.stop_signal).name,
             timeout=self.unit.stop_timeout, cause=cause))
         self._arm(self.unit.stop_timeout)
-        if not (self.pid or self.control):  # nothing left to wait for (remain running)
-            self._stop_done()
 
     def on_kill_timer(self) -> None:
-        self.timer = None
-        logs.warn(f"{self.name}: still running {self.unit.stop_timeout}s after the stop "
-                  "signal, sending SIGKILL")
-        self._kill(signal.SIGKILL)
+        what = COMMAND_PHASES.get(self.phase, "the stop signal")
+        if not self.unit.send_sigkill and self.phase == SIGNALLED:
+            logs.warn(f"{self.name}: still running {self.unit.stop_timeout}s after {what}; "
+                      "send_sigkill is false, leaving it")
+            self.pid = 0
+            self._gone()
+            return
+        logs.warn(f"{self.name}: still running {self.unit.stop_timeout}s after {what}, "
+                  "sending SIGKILL")
+        if self.control:
+            self._procs.kill(self.control, self.control, signal.SIGKILL)
+        if self.phase == STOP_CMD or self.phase == POST_STOP:
+            return  # the command's exit moves the phase on
+        self._signal(signal.SIGKILL, group=self.unit.kill_mode != "process")
         self._set(STOPPING, KILLED, Why("killed", cause=self.why.details.get("cause")))
+
+    def _gone(self) -> None:
+        """The main process (and any command) is gone: exec_stop_post, then stopped."""
+        self._cancel_timer()
+        if self.unit.exec_stop_post and self.phase != POST_STOP:
+            self._arm(self.unit.stop_timeout)
+            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
+        else:
+            self._stop_done()
 
     def _stop_done(self) -> None:
         self._cancel_timer()
         self.pid = self.control = 0
+        self.commands.clear()
+        if self.result:
+            self._decide()  # the run ended by itself (or failed): the restart policy decides
+            return
         cause = self.why.details.get("cause") or Why("stopped")
+        self._procs.cleanup(self)
         if self.goal == UP:  # a restart: straight back to starting, dependents see no stop
             self.state = STOPPED
             self.want()
         else:
             self._set(STOPPED, "", cause)
 
-    def _kill(self, sig: int) -> None:
-        self._procs.kill(self.pgid, self.pid or self.control, sig)
+    def _signal(self, sig: int, group: bool = True) -> None:
+        """The main process (and its group), or the forking starter while it runs."""
+        if self.pid:
+            self._procs.kill(self.pgid if group else 0, self.pid, sig)
+        elif self.control:
+            self._procs.kill(self.control, self.control, sig)

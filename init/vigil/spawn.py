@@ -33,7 +33,15 @@ class SpawnError(Exception):
 class Plan:
     """What the child needs, resolved in the parent."""
 
-    __slots__ = ("program", "argv", "env", "uid", "gid", "groups", "cwd", "umask", "tty")
+    __slots__ = ("program", "argv", "env", "uid", "gid", "groups", "cwd", "umask", "tty",
+                 "root", "nice", "limits")
+
+
+# Where the *_directory keys make their directories, and the variable that names them.
+DIRECTORIES = {"runtime_directory": ("/run", "RUNTIME_DIRECTORY"),
+               "state_directory": ("/var/lib", "STATE_DIRECTORY"),
+               "logs_directory": ("/var/log", "LOGS_DIRECTORY"),
+               "cache_directory": ("/var/cache", "CACHE_DIRECTORY")}
 
 
 def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -46,18 +54,50 @@ def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "",
-         command: Command | None = None) -> Plan:
-    """command: what to run (default the unit's exec)."""
-    import grp
-    import pwd
+         command: Command | None = None, extra_env: dict[str, str] | None = None) -> Plan:
+    """command: what to run (default the unit's exec); extra_env: MAINPID for exec_reload
+    and exec_stop. A command with the + prefix runs as root, whatever user the unit has."""
     p = Plan()
     command = unit.exec if command is None else command
-    p.program = command.argv[0]
-    p.argv = [command.argv0 or command.argv[0], *command.argv[1:]]
+    user = _credentials(p, unit, privileged=command.privileged)
+    home, name, shell = user
+    env = dict(base_env)
+    env.update(HOME=home, USER=name, LOGNAME=name, SHELL=shell)
+    env.update(unit.environment)
+    env.update(read_environment_files(unit.environment_file))  # files win, as in systemd
+    if notify_socket:
+        env["NOTIFY_SOCKET"] = notify_socket
+    if unit.watchdog:
+        env["WATCHDOG_USEC"] = str(int(unit.watchdog * 1_000_000))
+    for key, (base, variable) in DIRECTORIES.items():
+        if getattr(unit, key):
+            env[variable] = ":".join(os.path.join(base, d) for d in getattr(unit, key))
+    env.update(extra_env or {})
+    p.env = env
+    words = [command.argv0 or command.argv[0], *command.argv[1:]]
+    program = command.argv[0]
+    if unit.expand_environment and command.expand:
+        from vigil.command import expand
+        words = expand(words, env)
+        program = expand([program], env)[0] if program.startswith("$") else program
+    p.program, p.argv = program, words
+    p.cwd = _working_dir(unit.working_dir, home)
+    p.umask = unit.umask
+    p.tty = unit.tty
+    p.root = unit.root_directory
+    p.nice = unit.nice
+    p.limits = [(getattr(resource, "RLIMIT_" + n.upper()), soft, hard)
+                for n, soft, hard in unit.limits]
+    return p
+
+
+def _credentials(p: Plan, unit: Unit, privileged: bool) -> tuple[str, str, str]:
+    """uid, gid and groups into the plan; returns (home, user name, shell)."""
+    import pwd
     p.uid = p.gid = None
     p.groups = None
     home, user, shell = "/root", "root", "/bin/sh"
-    if unit.user is not None:
+    if unit.user is not None and not privileged:
         try:
             pw = pwd.getpwnam(unit.user) if not unit.user.isdigit() \
                 else pwd.getpwuid(int(unit.user))
@@ -65,35 +105,87 @@ def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "",
             raise SpawnError(f"user {unit.user!r} does not exist") from None
         p.uid, p.gid = pw.pw_uid, pw.pw_gid
         home, user, shell = pw.pw_dir, pw.pw_name, pw.pw_shell
-    if unit.group is not None:
-        try:
-            p.gid = grp.getgrnam(unit.group).gr_gid if not unit.group.isdigit() \
-                else int(unit.group)
-        except KeyError:
-            raise SpawnError(f"group {unit.group!r} does not exist") from None
+    if unit.group is not None and not privileged:
+        p.gid = _gid(unit.group)
     if p.uid is not None:
         p.groups = os.getgrouplist(user, p.gid)
     elif p.gid is not None:
         p.groups = [p.gid]
-    env = dict(base_env)
-    env.update(HOME=home, USER=user, LOGNAME=user, SHELL=shell)
-    env.update(unit.environment)
-    if notify_socket:
-        env["NOTIFY_SOCKET"] = notify_socket
-    p.env = env
-    p.cwd = unit.working_dir or "/"
-    p.umask = unit.umask
-    p.tty = unit.tty
-    return p
+    if unit.supplementary_groups and not privileged:
+        extra = [_gid(g) for g in unit.supplementary_groups]
+        p.groups = sorted(set((p.groups or [p.gid if p.gid is not None else 0]) + extra))
+    return home, user, shell
 
 
-def find_program(name: str, path: str) -> str | None:
-    """The file execvp would run for `name`, searched in the service's own PATH."""
+def _gid(group: str) -> int:
+    import grp
+    try:
+        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise SpawnError(f"group {group!r} does not exist") from None
+
+
+def _working_dir(value: str | None, home: str) -> str:
+    """working_dir: a path, ~ for the user's home; with a - prefix a missing one is "/"."""
+    if not value:
+        return "/"
+    optional = value.startswith("-")
+    path = value[1:] if optional else value
+    path = home if path == "~" else path
+    if optional and not os.path.isdir(path):
+        return "/"
+    return path
+
+
+def read_environment_files(files: tuple) -> dict[str, str]:
+    """environment_file: (path, optional) pairs, read at each start, later files winning."""
+    from vigil import envfile
+    env: dict[str, str] = {}
+    for path, optional in files:
+        try:
+            with open(path, errors="replace") as f:
+                env.update(envfile.parse(f.read()))
+        except FileNotFoundError:
+            if not optional:
+                raise SpawnError(f"environment_file {path}: No such file or directory") \
+                    from None
+        except OSError as e:
+            raise SpawnError(f"environment_file {path}: {e.strerror}") from None
+    return env
+
+
+def make_directories(unit: Unit, uid: int | None, gid: int | None) -> None:
+    """The runtime, state, logs and cache directories, owned by the service's user."""
+    for key, (base, _variable) in DIRECTORIES.items():
+        mode = getattr(unit, key + "_mode")
+        for name in getattr(unit, key):
+            path = os.path.join(base, name)
+            try:
+                os.makedirs(path, mode=mode, exist_ok=True)
+                os.chmod(path, mode)
+                if uid is not None or gid is not None:
+                    os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+            except OSError as e:
+                raise SpawnError(f"{key} {path}: {e.strerror}") from None
+
+
+def remove_runtime_directories(unit: Unit) -> None:
+    """After a stop: the runtime directories go (state, logs and cache stay)."""
+    import shutil
+    base = DIRECTORIES["runtime_directory"][0]
+    for name in unit.runtime_directory:
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+def find_program(name: str, path: str, root: str | None = None) -> str | None:
+    """The file execvp would run for `name`, searched in the service's own PATH (inside
+    root_directory when it has one)."""
+    inside = (lambda f: os.path.join(root, f.lstrip("/"))) if root else (lambda f: f)
     if "/" in name:
         return name
     for directory in path.split(":"):
         candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if os.path.isfile(inside(candidate)) and os.access(inside(candidate), os.X_OK):
             return candidate
     return None
 
@@ -106,7 +198,7 @@ def spawn(p: Plan, stdout_fd: int) -> tuple[int, int]:
     in the loop instead of blocking until the child has exec'd, so N starts cost N forks in
     the parent while the children do their part side by side.
     """
-    exe = find_program(p.program, p.env.get("PATH", DEFAULT_PATH))
+    exe = find_program(p.program, p.env.get("PATH", DEFAULT_PATH), p.root)
     if exe is None:
         raise SpawnError(f"exec {p.program}: not found")
     return _fork(p, exe, stdout_fd)
@@ -187,7 +279,13 @@ def _child(p: Plan, exe: str, stdout_fd: int, err_fd: int, once: type[_Once]) ->
     os.closerange(3, err_fd)
     os.closerange(err_fd + 1, os.sysconf("SC_OPEN_MAX"))
     resource.setrlimit(resource.RLIMIT_NOFILE, CHILD_NOFILE)
+    for which, soft, hard in p.limits:
+        resource.setrlimit(which, (soft, hard))
+    if p.nice is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, p.nice)
     os.umask(p.umask)
+    if p.root:
+        os.chroot(p.root)
     os.chdir(p.cwd)
     if p.groups is not None and os.getuid() == 0:
         os.setgroups(p.groups)

@@ -12,16 +12,20 @@ it), rescue mode and back, shutdown, reload.
 
 import os
 import socket
+import struct
 from collections import deque
 from collections.abc import Callable
 
 from vigil import graph, logs, spawn
+from vigil.command import Command
 from vigil.loop import Loop
 from vigil.service import DOWN, FAILED, STOPPED, STOPPING, UP, Service, Why
 from vigil.unit import Catalog, Unit, UnitError, read_in_child
 
 
 LAUNCH_BATCH = 64  # units launched per turn of the loop
+NOTIFY_MAX = 4096  # an sd_notify datagram longer than this is ignored
+_NO_COMMAND = Command(("/bin/true",))  # for a plan's credentials when a unit has no exec
 
 
 class Processes:
@@ -32,14 +36,20 @@ class Processes:
         self.sup = sup
         self.execs: dict[int, tuple[int, Service, str]] = {}  # pid -> (exec fd, svc, argv0)
 
-    def spawn(self, svc: Service, command) -> tuple[int, bool]:
+    def spawn(self, svc: Service, command, env: dict[str, str]) -> tuple[int, bool]:
         """Start a command of svc; (pid, whether its exec is still to be heard of)."""
         sup = self.sup
-        p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), command)
-        svc.uid = p.uid or 0
+        p = spawn.plan(svc.unit, sup.base_env, sup.notify_socket(svc), command, env)
+        if command is svc.unit.exec:
+            svc.uid = p.uid or 0
         if svc.notify_path and svc.uid:
             os.chown(svc.notify_path, svc.uid, -1)  # its user may send, others not
-        pid, exec_fd = spawn.spawn(p, svc.log.write_fd if svc.log else sup.output_fd(svc.unit))
+        out = svc.log.write_fd if svc.log else sup.output_fd(svc.unit)
+        try:
+            pid, exec_fd = spawn.spawn(p, out)
+        finally:
+            if svc.unit.log.startswith("append:"):
+                os.close(out)
         self.track(svc, pid)
         self.execs[pid] = (exec_fd, svc, p.program)
         sup.loop.add(exec_fd, lambda _mask, pid=pid: self.exec_report(pid))
@@ -64,6 +74,25 @@ class Processes:
     def track(self, svc: Service, pid: int) -> None:
         self.sup.pids[pid] = svc
 
+    def prepare(self, svc: Service) -> None:
+        """Before a start: its directories, owned by its user."""
+        unit = svc.unit
+        if any(getattr(unit, key) for key in spawn.DIRECTORIES):
+            p = spawn.plan(unit, {}, "", unit.exec or _NO_COMMAND)
+            spawn.make_directories(unit, p.uid, p.gid)
+
+    def cleanup(self, svc: Service) -> None:
+        """After a stop: its runtime directories go."""
+        if svc.unit.runtime_directory:
+            spawn.remove_runtime_directories(svc.unit)
+
+    @staticmethod
+    def group_of(pid: int) -> int:
+        try:
+            return os.getpgid(pid)
+        except OSError:
+            return -1
+
     def kill(self, pgid: int, pid: int, sig: int) -> None:
         spawn.signal_service(pgid, pid, sig)
 
@@ -82,6 +111,8 @@ class Supervisor:
         self.cycles: list[list[str]] = []
         self.after: dict[str, set[str]] = {}
         self.rev: dict[str, set[str]] = {}
+        self.alias: dict[str, str] = {}     # alias -> the unit's own name
+        self.requires: dict[str, set[str]] = {}  # each unit's requires, aliases resolved
         self.pids: dict[int, Service] = {}
         self.roots: list[str] = []          # units started at boot besides the enabled ones
         self.on_all_stopped: Callable[[], None] | None = None
@@ -89,6 +120,7 @@ class Supervisor:
         self._changed: deque[str] = deque()
         self._busy = False
         self._null_fd = -1
+        self._notify: dict[int, socket.socket] = {}  # notify fd -> its socket
         self.catalog: Catalog | None = None
         self._launch_timer = None
         self._launched = 0                  # launches in this turn of the loop
@@ -130,14 +162,16 @@ class Supervisor:
             svc.log = None  # its process may still exit later: nothing to read then
         if svc.notify_fd >= 0:
             self.loop.remove(svc.notify_fd)
-            os.close(svc.notify_fd)
+            self._notify.pop(svc.notify_fd).close()
             _unlink(svc.notify_path)
             svc.notify_fd = -1
         self.services.pop(svc.name, None)
 
     def _rebuild_graph(self) -> None:
         units = {n: s.unit for n, s in self.services.items()}
-        self.after = graph.ordering(units)
+        self.alias = graph.aliases(units)
+        self.requires = {n: graph.resolve(u.requires, self.alias) for n, u in units.items()}
+        self.after = graph.ordering(units, self.alias)
         cycles = graph.break_cycles(self.after)
         for cycle in cycles:
             if cycle not in self.cycles:
@@ -147,8 +181,9 @@ class Supervisor:
         self.rev = graph.dependents(self.after)
 
     def lookup(self, name: str) -> Service | None:
-        """A service by name; a template instance (getty@tty2) is made on first use."""
-        svc = self.services.get(name)
+        """A service by name or alias; a template instance (getty@tty2) is made on first
+        use."""
+        svc = self.services.get(self.alias.get(name, name))
         if svc is None and self.catalog is not None and "@" in name:
             unit = self.catalog.get(name)
             if unit is not None:
@@ -181,7 +216,10 @@ class Supervisor:
         """Start these units and what they require or want, each once what it is ordered
         after is ready."""
         units = {n: s.unit for n, s in self.services.items()}
-        todo = sorted(graph.pulled_in(names, units))
+        todo = sorted(graph.pulled_in(names, units, self.alias))
+        conflicting = self._conflicting(todo)
+        if conflicting:
+            self._stop_group(conflicting)
         with self._batch():  # all are wanted before any of them looks at the others
             for name in todo:
                 self.services[name].want()
@@ -193,17 +231,17 @@ class Supervisor:
         """Stop these units and what requires them, each only once the units ordered after
         it have stopped."""
         cause = cause or Why("stopped")
-        group = {n: cause for n in names}
-        for name in names:
-            for other in self.requiring(name):
+        group = {n: cause for n in graph.resolve(names, self.alias)}
+        for name in list(group):
+            for other in self.requiring(name) | self.parts(name):
                 group.setdefault(other, Why("dependency", unit=name, how="stopped"))
         self._stop_group(group)
 
     def restart(self, names: list[str]) -> None:
         """Stop each unit and what requires it (and runs), then start them again."""
-        group = set(names)
-        for name in names:
-            group |= {n for n in self.requiring(name)
+        group = graph.resolve(names, self.alias)
+        for name in list(group):
+            group |= {n for n in self.requiring(name) | self.parts(name)
                       if self.services[n].up or self.services[n].goal == UP}
         with self._batch():
             for name in sorted(group):
@@ -239,11 +277,33 @@ class Supervisor:
         todo = [name]
         while todo:
             n = todo.pop()
-            for other, svc in self.services.items():
-                if n in svc.unit.requires and other not in found:
+            for other in self.services:
+                if n in self.requires.get(other, ()) and other not in found:
                     found.add(other)
                     todo.append(other)
         return found
+
+    def parts(self, name: str) -> set[str]:
+        """Units that are part_of `name`: its stop and restart are theirs too."""
+        return {n for n, s in self.services.items()
+                if name in graph.resolve(s.unit.part_of, self.alias)}
+
+    def _conflicting(self, starting: list[str]) -> dict[str, Why]:
+        """Units to stop because a unit about to start conflicts with them (either side
+        may name the other)."""
+        out: dict[str, Why] = {}
+        for name in starting:
+            svc = self.services[name]
+            for other, o in self.services.items():
+                if other != name and (other in graph.resolve(svc.unit.conflicts, self.alias)
+                                      or name in graph.resolve(o.unit.conflicts, self.alias)):
+                    if o.up or o.goal == UP:
+                        out.setdefault(other, Why("conflict", unit=name))
+        return out
+
+    def reload_units(self, names: list[str]) -> dict[str, str]:
+        """vigilctl reload UNIT...: each unit's exec_reload, or SIGHUP; name -> what."""
+        return {n: self.services[n].reload() for n in graph.resolve(names, self.alias)}
 
     # --- the neighbours ----------------------------------------------------------
     def _stop_group(self, group: dict[str, Why]) -> None:
@@ -257,10 +317,15 @@ class Supervisor:
     def _consider_start(self, svc: Service) -> None:
         if not svc.waiting():
             return
+        for dep in sorted(graph.resolve(svc.unit.requisite, self.alias)):
+            d = self.services.get(dep)
+            if d is None or not (d.ready or d.up or d.goal == UP):
+                svc.requisite_missing(dep, d.state if d else "no such unit")
+                return
         for dep in sorted(self.after.get(svc.name, ())):
             d = self.services[dep]
-            if dep in svc.unit.requires and (d.state == FAILED or
-                                             (d.state == STOPPED and d.goal == DOWN)):
+            if dep in self.requires[svc.name] and (d.state == FAILED or
+                                                   (d.state == STOPPED and d.goal == DOWN)):
                 svc.dependency_failed(dep, "failed" if d.state == FAILED else "is stopped")
                 return
             if d.ready:
@@ -325,7 +390,7 @@ class Supervisor:
         how = "failed" if svc.state == FAILED else "stopped"
         for later in sorted(self.rev.get(name, ())):
             other = self.services[later]
-            if gone and name in other.unit.requires and other.state != STOPPING \
+            if gone and name in self.requires[later] and other.state != STOPPING \
                     and (other.up or other.goal == UP):
                 if other.up:
                     other.request_stop(Why("dependency", unit=name, how=how))
@@ -369,8 +434,16 @@ class Supervisor:
                 logs.error(f"{svc.name}: error handling exit: {e!r}")
 
     def output_fd(self, unit: Unit) -> int:
+        """Where a service without a log pipe writes: the console, an append:PATH file
+        (opened for each start; the caller closes it), or /dev/null."""
         if unit.log == "console":
             return 2
+        if unit.log.startswith("append:"):
+            path = unit.log[len("append:"):]
+            try:
+                return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            except OSError as e:
+                raise spawn.SpawnError(f"log {path}: {e.strerror}") from None
         if self._null_fd < 0:
             self._null_fd = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
         return self._null_fd
@@ -388,20 +461,32 @@ class Supervisor:
                                  | socket.SOCK_CLOEXEC)
             sock.bind(path)
             os.chmod(path, 0o600)  # only root and the service's user (Processes.spawn) may send
-            svc.notify_fd, svc.notify_path = sock.detach(), path
-            self._watch_notify(svc)
+            svc.notify_path = path
+            self._watch_notify(svc, sock)
         return svc.notify_path
 
-    def _watch_notify(self, svc: Service) -> None:
+    def _watch_notify(self, svc: Service, sock: socket.socket) -> None:
+        # The kernel tells each datagram's sender (SO_PASSCRED): notify_access needs it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        svc.notify_fd = sock.fileno()
+        self._notify[svc.notify_fd] = sock
         self.loop.add(svc.notify_fd, lambda _mask, s=svc: self._on_notify(s))
 
     def _on_notify(self, svc: Service) -> None:
+        sock = self._notify[svc.notify_fd]
         while True:
             try:
-                data = os.read(svc.notify_fd, 4096)
-            except BlockingIOError:
+                data, ancillary, flags, _addr = sock.recvmsg(NOTIFY_MAX, socket.CMSG_SPACE(12))
+            except (BlockingIOError, InterruptedError):
                 return
-            svc.on_notify(data.decode(errors="replace"))
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                continue  # oversized: not a message of the protocol
+            sender = None
+            for level, kind, cred in ancillary:
+                if (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS) \
+                        and len(cred) >= 12:
+                    sender = struct.unpack_from("3i", cred)[0]
+            svc.on_notify(data.decode(errors="replace"), sender)
 
     # --- reload ----------------------------------------------------------------
     def reload(self, catalog: Catalog | None = None) -> dict:
@@ -498,9 +583,9 @@ class Supervisor:
                 else:
                     logs.ServiceLog.discard(saved["log"])
             if "notify" in saved:
-                svc.notify_fd, svc.notify_path = saved["notify"]
-                os.set_inheritable(svc.notify_fd, False)
-                self._watch_notify(svc)
+                fd, svc.notify_path = saved["notify"]
+                os.set_inheritable(fd, False)
+                self._watch_notify(svc, socket.socket(fileno=fd))
         # services that are new in the unit files start now, as after a reload
         self.start([n for n, s in self.services.items()
                     if n not in state["services"] and s.unit.enabled])

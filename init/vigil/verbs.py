@@ -58,7 +58,7 @@ class Verbs:
                     "scheduled": self.init.down.scheduled}
         out = []
         for name in self._units(args):
-            svc = self.sup.services.get(name)
+            svc = self.sup.lookup(name)
             info = svc.info() if svc else self._invalid(name)
             if svc and name in self.sup.errors:
                 info["rejected"] = str(self.sup.errors[name])  # the old definition runs on
@@ -119,7 +119,13 @@ class Verbs:
         return self._infos(args)
 
     def verb_reload(self, args):
-        return self.sup.reload()
+        """Without units: re-read the unit files. With units: reload those services."""
+        if not args:
+            return self.sup.reload()
+        try:
+            return self.sup.reload_units(self._need(args))
+        except OSError as e:
+            raise RequestError(str(e), 3) from None
 
     def _power(self, action: str, args: list[str]):
         self.init.down.power(action, wall="--no-wall" not in args)
@@ -164,13 +170,19 @@ class Verbs:
         return "re-executing"
 
     def _need(self, args: list[str]) -> list[str]:
+        """The units named (aliases resolved); each must exist, be valid, not masked."""
+        names = []
         for name in self._units(args):
-            if name not in self.sup.services:
+            svc = self.sup.lookup(name)
+            if svc is None:
                 raise RequestError(f"{name}: invalid unit: {self.sup.errors[name]}", 1)
-        return args
+            if svc.unit.masked:
+                raise RequestError(f"{name} is masked", 1)
+            names.append(svc.name)
+        return names
 
     def _infos(self, names: list[str]) -> list[dict]:
-        return [self.sup.services[n].info() for n in names]
+        return [self.sup.lookup(n).info() for n in names]
 
 
 def _jsonable(settings: dict) -> dict:

@@ -78,13 +78,17 @@ class FakeProcs:
         self.attempts = 0                                   # spawns asked for, failed ones too
         self.forking = False    # True: like a forked child, the exec is heard of later
         self.execs: dict = {}   # what Processes has; FakeProcs reports no exec by itself
+        self.envs: list[dict] = []                          # the extra env of each spawn
+        self.dirs: list[tuple[str, str]] = []               # prepare/cleanup calls
+        self.groups: dict[int, int] = {}                    # pid -> process group
 
-    def spawn(self, svc, command) -> tuple[int, bool]:
+    def spawn(self, svc, command, env) -> tuple[int, bool]:
         self.attempts += 1
         if svc.name in self.failing:
             raise SpawnError(self.failing[svc.name])
         self.next_pid += 1
         self.started.append((svc.name, tuple(command.argv), self.next_pid))
+        self.envs.append(dict(env))
         self.track(svc, self.next_pid)
         return self.next_pid, self.forking
 
@@ -98,6 +102,15 @@ class FakeProcs:
     def kill(self, pgid, pid, sig) -> None:
         self.signals.append((pgid, pid, sig))
 
+    def prepare(self, svc) -> None:
+        self.dirs.append(("prepare", svc.name))
+
+    def cleanup(self, svc) -> None:
+        self.dirs.append(("cleanup", svc.name))
+
+    def group_of(self, pid) -> int:
+        return self.groups.get(pid, -1)
+
     def starts_of(self, name: str) -> list[int]:
         return [pid for unit, _argv, pid in self.started if unit == name]
 
@@ -109,7 +122,9 @@ def unit(name: str, **service):
     """A Unit from keyword arguments: [unit] keys are named unit_KEY, the rest [service]."""
     sections: dict = {"unit": {}, "service": {"exec": ["/bin/" + name], "log": "null"}}
     for key, value in service.items():
-        if key.startswith("unit_"):
+        if value is None:
+            sections["service"].pop(key, None)  # exec=None: a unit without that key
+        elif key.startswith("unit_"):
             sections["unit"][key[5:]] = value
         else:
             sections["service"][key] = value

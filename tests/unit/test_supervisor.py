@@ -187,3 +187,61 @@ def test_a_big_start_is_launched_in_batches_between_turns_of_the_loop(tmp_path):
     assert len(procs.started) == 2 * LAUNCH_BATCH
     loop.turn()
     assert len(procs.started) == 149 and waiting.state == "stopped"
+
+
+def test_a_requisite_must_already_be_there(tmp_path):
+    sup, _loop, _procs = make(tmp_path, unit("db", unit_enabled=False),
+                              unit("web", unit_requisite=["db"], unit_after=["db"]))
+    sup.start(["web"])
+    web = sup.services["web"]
+    assert web.state == "failed" and web.why.text() == "requisite db is not running (stopped)"
+    assert sup.services["db"].state == "stopped", "a requisite is not pulled in"
+    sup.start(["db"])
+    sup.start(["web"])
+    assert web.state == "running"
+
+
+def test_starting_a_unit_stops_what_conflicts_with_it(tmp_path):
+    sup, _loop, _procs = make(tmp_path, unit("cron"), unit("anacron", unit_conflicts=["cron"]))
+    sup.start(["cron"])
+    sup.start(["anacron"])
+    cron = sup.services["cron"]
+    assert cron.state == "stopping" and cron.why.text().endswith("(stopped: anacron "
+                                                                 "conflicts with it)")
+    exit_unit(sup, "cron", killed(signal.SIGTERM))
+    assert states(sup, "cron", "anacron") == ["stopped", "running"]
+    sup.start(["cron"])  # the other way round: cron names nothing, anacron names cron
+    assert sup.services["anacron"].state == "stopping"
+
+
+def test_part_of_follows_the_stop_and_restart_of_its_unit(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("nfs"), unit("idmapd", unit_part_of=["nfs"]))
+    sup.start(["nfs", "idmapd"])
+    old = sup.services["idmapd"].pid
+    sup.restart(["nfs"])
+    assert old in signalled(procs)
+    exit_unit(sup, "idmapd", killed(signal.SIGTERM))
+    exit_unit(sup, "nfs", killed(signal.SIGTERM))
+    assert states(sup, "nfs", "idmapd") == ["running", "running"]
+    assert sup.services["idmapd"].pid != old
+    sup.stop(["nfs"])
+    assert sup.services["idmapd"].state == "stopping"
+
+
+def test_an_alias_names_the_unit_everywhere(tmp_path):
+    sup, _loop, _procs = make(tmp_path, unit("rsyslog", unit_aliases=["syslog"], type="notify"),
+                              unit("app", unit_requires=["syslog"]))
+    sup.start(["app"])
+    assert sup.lookup("syslog") is sup.services["rsyslog"]
+    assert sup.services["app"].why.text() == "waiting for rsyslog (starting)"
+    sup.services["rsyslog"].on_notify("READY=1")
+    assert sup.services["app"].state == "running"
+    sup.stop(["syslog"])
+    assert sup.services["app"].state == "stopping", "what requires the alias goes too"
+
+
+def test_reload_units(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("cron"), unit("sshd", exec_reload=["/bin/true"]))
+    sup.start(["cron", "sshd"])
+    assert sup.reload_units(["cron", "sshd"]) == {"cron": "SIGHUP", "sshd": "exec_reload"}
+    assert procs.signals == [(0, sup.services["cron"].pid, signal.SIGHUP)]

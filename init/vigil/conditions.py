@@ -1,0 +1,47 @@
+"""A unit's conditions and assertions on paths, checked when it is about to start.
+
+Each key is a list of (path, negated, triggering) as unit.py reads "[|][!]/path". As systemd
+does: every non-triggering entry must hold, and when there are triggering (`|`) entries, at
+least one of those must hold. A failed condition means the unit is skipped (not an error);
+a failed assertion means it fails.
+"""
+
+import os
+
+CHECKS = {
+    "condition_path_exists": os.path.exists,
+    "condition_path_is_directory": os.path.isdir,
+    "condition_file_not_empty": lambda p: os.path.isfile(p) and os.path.getsize(p) > 0,
+    "assert_path_exists": os.path.exists,
+}
+ASSERTIONS = ("assert_path_exists",)
+
+
+def _text(key: str, path: str, negated: bool, triggering: bool) -> str:
+    return f"{key} {'|' if triggering else ''}{'!' if negated else ''}{path}"
+
+
+def first_failure(unit, keys) -> str:
+    """The first entry of these keys that does not hold, as text ("" if all hold)."""
+    triggers: list[str] = []
+    triggered = False
+    for key in keys:
+        check = CHECKS[key]
+        for path, negated, triggering in getattr(unit, key):
+            holds = check(path) != negated
+            if triggering:
+                triggers.append(_text(key, path, negated, True))
+                triggered = triggered or holds
+            elif not holds:
+                return _text(key, path, negated, False)
+    if triggers and not triggered:
+        return "none of " + ", ".join(triggers)
+    return ""
+
+
+def failed_condition(unit) -> str:
+    return first_failure(unit, [k for k in CHECKS if k not in ASSERTIONS])
+
+
+def failed_assertion(unit) -> str:
+    return first_failure(unit, ASSERTIONS)
