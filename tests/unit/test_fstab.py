@@ -170,3 +170,11 @@ def test_why_keeps_the_reason_alone():
     assert fstab.why(OSError(2, "mount /x: No such file or directory")) == (
         "No such file or directory")
     assert fstab.why(OSError(19, "device not found")) == "device not found"
+
+
+def test_failed_remount_of_root_names_the_reason(monkeypatch):
+    # linux.mount is faked (FakeMounts): a real remount of / cannot run in a unit test.
+    FakeMounts(monkeypatch, mounted="/dev/root / ext4 ro,relatime 0 0\n", fail={"/"})
+    tab = fstab.parse("/dev/vda / ext4 errors=remount-ro 0 0\n")
+    assert fstab.remount_root(tab) == [
+        "fstab line 1: /dev/vda on /: remount: Invalid argument"]

@@ -400,9 +400,9 @@ def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) ->
     if entry.passno > 0 and read_only and needs_device(entry):
         device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
         if device:
-            why = run_fsck(device, entry.fstype)
-            if why:
-                _fail(entry, why + "; / stays read-only", problems)
+            fsck_failed = run_fsck(device, entry.fstype)
+            if fsck_failed:
+                _fail(entry, fsck_failed + "; / stays read-only", problems)
                 return problems
     try:
         linux.mount("", "/", None, linux.MS_REMOUNT | entry.flags, entry.data or None)
@@ -441,9 +441,9 @@ def mount_entry(entry: Entry, default_timeout: float) -> None:
             raise OSError(19, "device not found")   # ENODEV
         source = device
         if entry.passno > 0:
-            why = run_fsck(device, entry.fstype)
-            if why:
-                raise OSError(5, why)
+            fsck_failed = run_fsck(device, entry.fstype)
+            if fsck_failed:
+                raise OSError(5, fsck_failed)
     elif entry.flags & linux.MS_BIND and not os.path.exists(source):
         raise OSError(2, f"bind source {source} does not exist")
     os.makedirs(entry.target, exist_ok=True)
