@@ -167,9 +167,9 @@ def test_find_device_plain_paths(tmp_path):
 
 
 def test_why_keeps_the_reason_alone():
-    assert fstab.why(OSError(2, "mount /x: No such file or directory")) == (
+    assert linux.why(OSError(2, "mount /x: No such file or directory")) == (
         "No such file or directory")
-    assert fstab.why(OSError(19, "device not found")) == "device not found"
+    assert linux.why(OSError(19, "device not found")) == "device not found"
 
 
 def test_failed_remount_of_root_names_the_reason(monkeypatch):

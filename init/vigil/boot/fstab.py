@@ -14,6 +14,7 @@ superblocks of the block devices in /sys/class/block ourselves (ext2/3/4, xfs, b
 swap). A device that is not there yet is waited for, with a time limit.
 """
 
+import errno
 import os
 import time
 from dataclasses import dataclass, field
@@ -347,7 +348,7 @@ def _mount(source: str, entry: Entry) -> None:
         except OSError:
             fstype = ""
     if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
-        last = OSError(19, "no file system type found")
+        last = OSError(errno.ENODEV, "no file system type found")
         for kind in _fs_types():
             try:
                 linux.mount(source, entry.target, kind, entry.flags, entry.data or None)
@@ -363,14 +364,6 @@ def _mount(source: str, entry: Entry) -> None:
         # A bind mount takes its flags only on a second, remounting call.
         linux.mount("none", entry.target, None,
                     linux.MS_REMOUNT | linux.MS_BIND | (entry.flags & ~linux.MS_REC), None)
-
-
-def why(e: OSError) -> str:
-    """The reason alone: linux.* errors say "mount /x: reason", and the entry names /x."""
-    plain = os.strerror(e.errno) if e.errno else ""
-    if plain and e.strerror and e.strerror.endswith(plain):
-        return plain
-    return e.strerror or str(e)
 
 
 def _fail(entry: Entry, reason: str, problems: list[str]) -> None:
@@ -409,7 +402,7 @@ def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) ->
         logs.say("remounted / " + ("read-only" if entry.flags & linux.MS_RDONLY else
                                    "read-write"))
     except OSError as e:
-        _fail(entry, f"remount: {why(e)}", problems)
+        _fail(entry, f"remount: {linux.why(e)}", problems)
     return problems
 
 
@@ -428,7 +421,7 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
         try:
             mount_entry(entry, default_timeout)
         except OSError as e:
-            _fail(entry, why(e), problems)
+            _fail(entry, linux.why(e), problems)
     return problems
 
 
@@ -438,14 +431,14 @@ def mount_entry(entry: Entry, default_timeout: float) -> None:
     if needs_device(entry):
         device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
         if device is None:
-            raise OSError(19, "device not found")   # ENODEV
+            raise OSError(errno.ENODEV, "device not found")
         source = device
         if entry.passno > 0:
             fsck_failed = run_fsck(device, entry.fstype)
             if fsck_failed:
-                raise OSError(5, fsck_failed)
+                raise OSError(errno.EIO, fsck_failed)
     elif entry.flags & linux.MS_BIND and not os.path.exists(source):
-        raise OSError(2, f"bind source {source} does not exist")
+        raise OSError(errno.ENOENT, f"bind source {source} does not exist")
     os.makedirs(entry.target, exist_ok=True)
     _mount(source, entry)
     logs.say(f"mounted {entry.target}")

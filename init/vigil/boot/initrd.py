@@ -18,6 +18,7 @@ Only when the root cannot be mounted at all is there a shell on the console (the
 has one); when it exits, vigil goes on supervising the initramfs.
 """
 
+import errno
 import os
 import signal
 import stat
@@ -181,9 +182,9 @@ def mount_root(device: str, p: RootPlan) -> str:
             linux.mount(device, NEWROOT, fstype, p.flags, p.data or None)
             return fstype
         except OSError as e:   # EINVAL: not this type; keep the most telling error
-            if last is None or e.errno != 22:
+            if last is None or e.errno != errno.EINVAL:
                 last = e
-    raise last or OSError(19, f"mount {NEWROOT}: no file system type to try")
+    raise last or OSError(errno.ENODEV, f"mount {NEWROOT}: no file system type to try")
 
 
 def probe_type(device: str) -> str | None:

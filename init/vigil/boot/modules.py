@@ -16,6 +16,7 @@ lookups through an alias (a module asked for by its own name is still loaded); a
 command replaces loading the module; a builtin module counts as loaded; EEXIST is success.
 """
 
+import errno
 import fnmatch
 import os
 from collections.abc import Callable
@@ -460,7 +461,7 @@ def _kernel_decompress(path: str, params: str) -> None:
     try:
         linux.finit_module_compressed(fd, params)
     except OSError as e:
-        if e.errno == 17:
+        if e.errno == errno.EEXIST:
             raise
         raise OSError(e.errno, f"{os.path.basename(path)}: zstd-compressed and no zstd "
                       "decoder is importable here (the kernel could not decompress it "
@@ -482,7 +483,7 @@ def _decompress(path: str) -> bytes:
         import zstandard  # type: ignore[import-not-found]
         with open(path, "rb") as f:
             return zstandard.ZstdDecompressor().decompressobj().decompress(f.read())
-    raise OSError(8, f"{path}: unknown module file format")   # ENOEXEC
+    raise OSError(errno.ENOEXEC, f"{path}: unknown module file format")
 
 
 def run_install(command: str) -> int:
@@ -519,17 +520,12 @@ def load(steps: list[Step], moddir: str, loaded: set[str],
         try:
             load_file(path, step.params)
         except OSError as e:
-            if e.errno != 17:   # EEXIST: someone loaded it first, which is what we wanted
-                problems.append(f"module {step.name}: {_why(e)}")
+            if e.errno != errno.EEXIST:   # someone loaded it first: what we wanted
+                problems.append(f"module {step.name}: {linux.why(e)}")
                 report(problems[-1])
                 continue
         loaded.add(step.name)
     return problems
-
-
-def _why(e: OSError) -> str:
-    plain = os.strerror(e.errno) if e.errno else ""
-    return plain if plain and e.strerror and e.strerror.endswith(plain) else e.strerror or str(e)
 
 
 def load_wanted(db: ModuleDB, moddir: str, wanted: list[tuple[str, str]],

@@ -5,6 +5,7 @@ swapon(8) does. What /proc/swaps already lists is skipped. A swap that cannot be
 is logged and the boot goes on without it (a `nofail` entry only warns).
 """
 
+import errno
 import os
 
 from vigil import linux, logs
@@ -77,7 +78,7 @@ def swap_on(entries: list[fstab.Entry],
             linux.swapon(path, flags)
             logs.say(f"swap on {path}")
         except OSError as e:
-            if e.errno == 16:   # EBUSY: already in use as swap (by another name)
+            if e.errno == errno.EBUSY:   # already in use as swap (by another name)
                 continue
-            fail(fstab.why(e))
+            fail(linux.why(e))
     return problems
