@@ -5,6 +5,7 @@ Every step is logged with the time since stage 3 began; a step that fails is log
 the sequence goes on, because the machine must always go down.
 """
 
+import errno
 import os
 import time
 
@@ -62,7 +63,7 @@ def unmount(target: str) -> None:
     try:
         linux.umount(target)
     except OSError as e:
-        if e.errno != 16:  # EBUSY
+        if e.errno != errno.EBUSY:
             raise
         try:
             linux.mount("", target, None, linux.MS_REMOUNT | linux.MS_RDONLY)
