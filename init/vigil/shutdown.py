@@ -10,8 +10,7 @@ import os
 import time
 
 from vigil import linux, logs, utmp
-from vigil.boot import swap as swaps
-from vigil.boot.mounts import unescape
+from vigil.boot.mounts import active_swaps, unescape
 from vigil.files import read_text
 
 RANDOM_SEED = "/var/lib/vigil/random-seed"
@@ -48,7 +47,7 @@ class Stage3:
         self.step("saved the random seed", save_random_seed)
         self.step("utmp/wtmp shutdown record", utmp.write_shutdown,
                   "6" if self.action == "reboot" else "0")
-        for swap in sorted(swaps.active(read_text("/proc/swaps"))):
+        for swap in sorted(active_swaps(read_text("/proc/swaps"))):
             self.step(f"swapoff {swap}", linux.swapoff, swap)
         self.step("sync", os.sync)
         for target in unmount_order(read_text("/proc/self/mounts")):

@@ -10,7 +10,7 @@ import os
 
 from vigil import linux, logs
 from vigil.boot import fstab
-from vigil.boot.mounts import unescape
+from vigil.boot.mounts import active_swaps
 from vigil.files import read_text
 
 
@@ -29,12 +29,6 @@ def swap_flags(entry: fstab.Entry) -> tuple[int, str | None]:
     if entry.option_value("discard") is not None:
         flags |= linux.SWAP_FLAG_DISCARD
     return flags, None
-
-
-def active(swaps_text: str) -> set[str]:
-    """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
-    return {unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
-            if line.split()}
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -71,7 +65,7 @@ def swap_on(entries: list[fstab.Entry],
         if path is None:
             fail("not found")
             continue
-        on = active(read_text("/proc/swaps"))
+        on = active_swaps(read_text("/proc/swaps"))
         if path in on or any(_same_file(path, p) for p in on):
             continue
         try:
