@@ -1,5 +1,6 @@
 """fstab: every field parsed, superblocks probed, and the mounting steps with mount(2) faked."""
 
+import errno
 import shutil
 import subprocess
 
@@ -178,3 +179,44 @@ def test_failed_remount_of_root_names_the_reason(monkeypatch):
     tab = fstab.parse("/dev/vda / ext4 errors=remount-ro 0 0\n")
     assert fstab.remount_root(tab) == [
         "fstab line 1: /dev/vda on /: remount: Invalid argument"]
+
+
+def test_mount_device_probes_then_tries_the_kernels_types(monkeypatch, tmp_path):
+    """Shared by fstab `auto` entries and root= in the initramfs; mount(2) is faked."""
+    tried = []
+
+    def fake_mount(source, target, fstype, flags=0, data=None):
+        tried.append(fstype)
+        if fstype == "btrfs":
+            raise OSError(errno.EIO, "mount /t: Input/output error")
+        if fstype != "ext4":
+            raise OSError(errno.EINVAL, "mount /t: Invalid argument")
+
+    monkeypatch.setattr(fstab.linux, "mount", fake_mount)
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1:
+                        "nodev\ttmpfs\n\text3\n\tbtrfs\n\text2\n\text4\n\tvfat\n")
+    ext = bytearray(69632)
+    ext[1080:1082] = (0xEF53).to_bytes(2, "little")
+    ext[1120:1124] = (0x40).to_bytes(4, "little")
+    disk = tmp_path / "disk"
+    disk.write_bytes(bytes(ext))
+    assert fstab.mount_device(str(disk), "/t", "auto", 0, "") == "ext4"
+    assert tried == ["ext4"]   # the superblock said so: no guessing
+    tried.clear()
+    blank = tmp_path / "blank"
+    blank.write_bytes(bytes(8192))
+    assert fstab.mount_device(str(blank), "/t", None, 0, "") == "ext4"
+    assert tried == ["ext3", "btrfs", "ext2", "ext4"]
+    tried.clear()
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(disk), "/t", "vfat", 0, "")
+    assert tried == ["vfat"] and failed.value.errno == errno.EINVAL
+    # Nothing fits: the error that says most (not "Invalid argument" for each guess).
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: "\text3\n\tbtrfs\n\txfs\n")
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(blank), "/t", "", 0, "")
+    assert linux.why(failed.value) == "Input/output error"
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: "nodev\tproc\n")
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(blank), "/t", "auto", 0, "")
+    assert failed.value.errno == errno.ENODEV

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vigil import linux
-from vigil.boot import initrd
+from vigil.boot import initrd, mounts
 from vigil.boot.cmdline import Cmdline
 
 
@@ -89,7 +89,8 @@ def test_module_list() -> None:
 
 def test_block_filesystems_skip_nodev() -> None:
     text = "nodev\tsysfs\nnodev\ttmpfs\n\text3\n\text2\n\text4\nnodev\tproc\n\tvfat\n"
-    assert initrd.block_filesystems(text) == ["ext3", "ext2", "ext4", "vfat"]
+    assert mounts.block_filesystems(text) == ["ext3", "ext2", "ext4", "vfat"]
+    assert mounts.block_filesystems("") == []
 
 
 def test_init_environment_drops_the_bootloaders_variables() -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
-from vigil.boot.mounts import parse_mounts, unescape
+from vigil.boot.mounts import block_filesystems, parse_mounts, unescape
 from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
@@ -200,6 +200,15 @@ def probe(head: bytes) -> dict[str, str]:
     return {}
 
 
+def probe_device(path: str) -> dict[str, str]:
+    """probe() of what the device holds; {} when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return probe(f.read(65536 + 4096))
+    except OSError:
+        return {}
+
+
 def _block_devices() -> list[str]:
     try:
         return sorted(os.listdir("/sys/class/block"))
@@ -215,11 +224,7 @@ def _scan_superblocks(tag: str, value: str) -> str | None:
             if f"PARTNAME={value}" in uevent.splitlines():
                 return dev
             continue
-        try:
-            with open(dev, "rb") as f:
-                found = probe(f.read(65536 + 4096))
-        except OSError:
-            continue
+        found = probe_device(dev)
         want = value.lower() if tag == "UUID" else value
         have = found.get(tag, "")
         if (have.lower() if tag == "UUID" else have) == want and have:
@@ -329,38 +334,35 @@ def run_fsck(device: str, fstype: str) -> str | None:
     return f"fsck found errors it could not correct (exit status {code})"
 
 
-def _fs_types() -> list[str]:
-    """File system types worth trying for `auto` (those that need a device)."""
-    out = []
-    for line in read_text("/proc/filesystems").splitlines():
-        f = line.split()
-        if len(f) == 1:
-            out.append(f[0])
-    return out
+def mount_device(source: str, target: str, fstype: str | None, flags: int, data: str) -> str:
+    """mount(2) with the type given, or (None, "", "auto") the one the superblock names, or
+    else each type the kernel can mount from a device. Returns the type that worked.
+
+    Probing first matters: a wrong guess is logged by the kernel, and ext3 and ext2 come
+    before ext4 in its list (the ext4 driver answers all three).
+    """
+    if fstype in (None, "", "auto"):
+        found = probe_device(source).get("TYPE")
+        types = [found] if found else block_filesystems(read_text("/proc/filesystems"))
+    else:
+        types = [fstype]
+    last: OSError | None = None
+    for kind in types:
+        try:
+            linux.mount(source, target, kind, flags, data or None)
+            return kind
+        except OSError as e:   # EINVAL: not this type; keep the most telling error
+            if last is None or e.errno != errno.EINVAL:
+                last = e
+    raise last or OSError(errno.ENODEV, f"mount {target}: no file system type to try")
 
 
 def _mount(source: str, entry: Entry) -> None:
-    fstype = entry.fstype
-    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
-        try:
-            with open(source, "rb") as f:
-                fstype = probe(f.read(65536 + 4096)).get("TYPE", "")
-        except OSError:
-            fstype = ""
-    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
-        last = OSError(errno.ENODEV, "no file system type found")
-        for kind in _fs_types():
-            try:
-                linux.mount(source, entry.target, kind, entry.flags, entry.data or None)
-                return
-            except OSError as e:
-                last = e
-        raise last
-    fstype_arg = None if entry.flags & linux.MS_BIND else fstype
-    linux.mount(source, entry.target, fstype_arg, entry.flags & ~linux.MS_RDONLY
-                if entry.flags & linux.MS_BIND else entry.flags, entry.data or None)
-    if entry.flags & linux.MS_BIND and entry.flags & (linux.MS_RDONLY | linux.MS_NOSUID
-                                                      | linux.MS_NODEV | linux.MS_NOEXEC):
+    if not entry.flags & linux.MS_BIND:
+        mount_device(source, entry.target, entry.fstype, entry.flags, entry.data)
+        return
+    linux.mount(source, entry.target, None, entry.flags & ~linux.MS_RDONLY, entry.data or None)
+    if entry.flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
         # A bind mount takes its flags only on a second, remounting call.
         linux.mount("none", entry.target, None,
                     linux.MS_REMOUNT | linux.MS_BIND | (entry.flags & ~linux.MS_REC), None)

@@ -18,7 +18,6 @@ Only when the root cannot be mounted at all is there a shell on the console (the
 has one); when it exits, vigil goes on supervising the initramfs.
 """
 
-import errno
 import os
 import signal
 import stat
@@ -101,16 +100,6 @@ def parse_module_list(text: str) -> list[str]:
     return [w for line in text.splitlines() for w in line.split("#", 1)[0].split()[:1]]
 
 
-def block_filesystems(proc_filesystems: str) -> list[str]:
-    """The types the kernel can mount from a device (lines without `nodev`), in its order."""
-    out = []
-    for line in proc_filesystems.splitlines():
-        fields = line.split()
-        if len(fields) == 1:
-            out.append(fields[0])
-    return out
-
-
 def init_environment(environ: dict[str, str]) -> dict[str, str]:
     """The kernel's environment for init, without what the frozen program's bootloader
     added for itself (PyInstaller's _PYI*/_MEI* and its LD_LIBRARY_PATH)."""
@@ -171,29 +160,9 @@ def find_root(spec: str, timeout: float) -> str | None:
 
 def mount_root(device: str, p: RootPlan) -> str:
     """Mount the root device on NEWROOT; returns the type that worked."""
-    os.makedirs(NEWROOT, exist_ok=True)
-    # The superblock says the type; trying the kernel's list would log a failure for each
-    # wrong guess (ext3 and ext2 come before ext4 and the ext4 driver answers all three).
-    types = [t for t in (p.fstype or probe_type(device),) if t] \
-        or block_filesystems(read_text("/proc/filesystems"))
-    last: OSError | None = None
-    for fstype in types:
-        try:
-            linux.mount(device, NEWROOT, fstype, p.flags, p.data or None)
-            return fstype
-        except OSError as e:   # EINVAL: not this type; keep the most telling error
-            if last is None or e.errno != errno.EINVAL:
-                last = e
-    raise last or OSError(errno.ENODEV, f"mount {NEWROOT}: no file system type to try")
-
-
-def probe_type(device: str) -> str | None:
     from vigil.boot import fstab
-    try:
-        with open(device, "rb") as f:
-            return fstab.probe(f.read(65536 + 4096)).get("TYPE")
-    except OSError:
-        return None
+    os.makedirs(NEWROOT, exist_ok=True)
+    return fstab.mount_device(device, NEWROOT, p.fstype, p.flags, p.data)
 
 
 def delete_tree(path: str, device: int, keep: str) -> None:

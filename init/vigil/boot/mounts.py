@@ -36,6 +36,16 @@ def current() -> dict[str, tuple[str, str, str]]:
     return parse_mounts(read_text("/proc/self/mounts"))
 
 
+def block_filesystems(proc_filesystems: str) -> list[str]:
+    """The types the kernel can mount from a device (lines without `nodev`), in its order."""
+    out = []
+    for line in proc_filesystems.splitlines():
+        fields = line.split()
+        if len(fields) == 1:
+            out.append(fields[0])
+    return out
+
+
 def active_swaps(swaps_text: str) -> set[str]:
     """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
     return {unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
