@@ -10,10 +10,10 @@ import os
 import time
 
 from vigil import linux, logs, utmp
+from vigil.boot import seed
 from vigil.boot.mounts import active_swaps, unescape
 from vigil.files import read_text
 
-RANDOM_SEED = "/var/lib/vigil/random-seed"
 # Kernel file systems that stay until the end (and are needed for the console).
 KEEP_MOUNTED = ("/", "/proc", "/sys", "/dev")
 
@@ -44,7 +44,7 @@ class Stage3:
             logs.error(f"[{time.monotonic() - self.began:6.2f}s] {what}: {e.strerror or e}")
 
     def run(self) -> None:
-        self.step("saved the random seed", save_random_seed)
+        self.step("saved the random seed", seed.save)
         self.step("utmp/wtmp shutdown record", utmp.write_shutdown,
                   "6" if self.action == "reboot" else "0")
         for swap in sorted(active_swaps(read_text("/proc/swaps"))):
@@ -68,14 +68,3 @@ def unmount(target: str) -> None:
             linux.mount("", target, None, linux.MS_REMOUNT | linux.MS_RDONLY)
         finally:
             linux.umount(target, linux.MNT_DETACH)
-
-
-def save_random_seed() -> None:
-    os.makedirs(os.path.dirname(RANDOM_SEED), mode=0o755, exist_ok=True)
-    with open("/dev/urandom", "rb") as src:
-        seed = src.read(512)
-    fd = os.open(RANDOM_SEED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, seed)
-    finally:
-        os.close(fd)

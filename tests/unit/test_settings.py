@@ -97,31 +97,6 @@ def test_minutes_west_and_kernel_calls(monkeypatch):
     assert s.set_timezone("No/Such") == ["timezone No/Such: no such zone in /usr/share/zoneinfo"]
 
 
-def test_random_seed(tmp_path, monkeypatch):
-    assert s.load_random_seed(str(tmp_path)) == []   # none saved yet
-    seed = tmp_path / s.RANDOM_SEED
-    seed.parent.mkdir(parents=True)
-    seed.write_bytes(b"x" * 512)
-    written = []
-
-    class FakeUrandom:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, data: bytes) -> None:
-            written.append(data)
-
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda path, mode="r", *a, **k: FakeUrandom()
-                        if path == "/dev/urandom" else real_open(path, mode, *a, **k))
-    assert s.load_random_seed(str(tmp_path)) == []
-    assert written == [b"x" * 512]
-    assert len(seed.read_bytes()) == 512 and seed.read_bytes() != b"x" * 512
-
-
 def test_set_hostname_skips_same_and_invalid(monkeypatch):
     import socket
     calls = []

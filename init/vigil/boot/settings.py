@@ -1,4 +1,4 @@
-"""System settings at boot: hostname, timezone, locale, random seed, and vigil.toml.
+"""System settings at boot: hostname, timezone, locale, and vigil.toml.
 
 Debian's own files are the default (/etc/hostname, /etc/timezone or the /etc/localtime link,
 /etc/default/locale, /etc/adjtime); the optional /etc/vigil/vigil.toml overrides them:
@@ -29,7 +29,6 @@ from vigil import linux, logs
 from vigil.files import read_text
 
 CONFIG = "etc/vigil/vigil.toml"
-RANDOM_SEED = "var/lib/vigil/random-seed"   # saved at shutdown by vigil.shutdown
 LOCALE_KEYS = {"LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_TIME",
                "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME",
                "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION"}
@@ -280,33 +279,6 @@ def set_timezone(zone: str | None, root: str = "/") -> list[str]:
         linux.set_kernel_timezone(west)
     except OSError as e:
         return _problem(f"timezone {zone}: {e.strerror}")
-    return []
-
-
-def load_random_seed(root: str = "/") -> list[str]:
-    """Mix the seed saved at the last shutdown into the kernel's pool, then replace the
-    file, so that a crash before the next shutdown does not reuse the same seed."""
-    path = os.path.join(root, RANDOM_SEED)
-    try:
-        with open(path, "rb") as f:
-            seed = f.read(4096)
-    except FileNotFoundError:
-        return []   # first boot: shutdown will save one
-    except OSError as e:
-        return _problem(f"random seed {path}: {e.strerror}")
-    try:
-        with open("/dev/urandom", "wb") as f:
-            f.write(seed)
-    except OSError as e:
-        return _problem(f"random seed: writing /dev/urandom: {e.strerror}")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        try:
-            os.write(fd, os.urandom(len(seed) or 512))
-        finally:
-            os.close(fd)
-    except OSError as e:   # a read-only root: shutdown saves a fresh one anyway
-        logs.warn(f"random seed {path} not refreshed: {e.strerror}")
     return []
 
 

@@ -14,7 +14,7 @@ need no ordering against mounts.
 from collections.abc import Callable
 
 from vigil import logs
-from vigil.boot import fstab, modules, settings, swap
+from vigil.boot import fstab, modules, seed, settings, swap
 from vigil.boot.cmdline import Cmdline
 
 
@@ -73,7 +73,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, st
         zone = settings.timezone(config, root)
         found += settings.set_timezone(zone, root)
         locale_env = settings.locale(config, root)
-        return found + settings.load_random_seed(root)
+        return found + seed.load(root)
 
     step("system", "settings", system_settings)
     return problems, settings.environment(zone, locale_env)
