@@ -238,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     default = "initramfs.cpio.gz" if args.init == "vigil" else "initramfs-busybox.cpio.gz"
     out = args.output or REPO / "build" / default
     if args.module and args.modules_dir is None:
-        from vm import kernel
-
-        args.modules_dir = kernel.fetch().modules
+        # Not fetched here: vm/ builds on initramfs/, never the other way round.
+        p.error("--module needs --modules-dir (`python -m vm.kernel --print` says where the "
+                "test kernel's modules are)")
     print(build(out, args.init, args.frozen, args.units, args.module, args.modules_dir,
                 hello=args.hello))
     return 0
