@@ -150,3 +150,14 @@ def test_shutdown_section_of_vigil_toml():
                               "power_failure": "poweroff"}
     assert problems == ["/etc/vigil/vigil.toml: [shutdown] sigterm: expected one of "
                         "poweroff, reboot, halt, ignore, got 'explode'"]
+
+
+def test_shutdown_numbers_and_actions_checked():
+    config, problems = s.parse_config({"shutdown": {"timeout": True, "power_failure": "halt"},
+                                       "boot": {"device_timeout": 2.5}}, "v.toml")
+    assert problems == ["v.toml: [shutdown] timeout must be a number of seconds"]
+    assert config.actions["power_failure"] == "halt" and config.device_timeout == 2.5
+    config, problems = s.parse_config({"shutdown": {"timeout": 0, "sigterm": 1}}, "v.toml")
+    assert problems == ["v.toml: [shutdown] timeout: must be positive",
+                        "v.toml: [shutdown] sigterm must be an action"]
+    assert config.shutdown_timeout == 120.0 and config.actions["sigterm"] == "poweroff"
