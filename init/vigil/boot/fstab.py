@@ -26,27 +26,27 @@ from vigil.files import read_text
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
 
+# mount(8)'s flag options in pairs: (the option that sets an MS_* flag, the one that clears
+# it); later options win, so "ro,rw" is read-write.
+FLAG_PAIRS = (
+    ("ro", "rw", linux.MS_RDONLY), ("nosuid", "suid", linux.MS_NOSUID),
+    ("nodev", "dev", linux.MS_NODEV), ("noexec", "exec", linux.MS_NOEXEC),
+    ("sync", "async", linux.MS_SYNCHRONOUS), ("dirsync", None, linux.MS_DIRSYNC),
+    ("mand", "nomand", linux.MS_MANDLOCK), ("noatime", "atime", linux.MS_NOATIME),
+    ("nodiratime", "diratime", linux.MS_NODIRATIME), ("relatime", "norelatime", linux.MS_RELATIME),
+    ("strictatime", "nostrictatime", linux.MS_STRICTATIME),
+    ("lazytime", "nolazytime", linux.MS_LAZYTIME), ("silent", "loud", linux.MS_SILENT),
+    ("bind", None, linux.MS_BIND), ("rbind", None, linux.MS_BIND | linux.MS_REC),
+    # user and users imply noexec, nosuid and nodev unless a later option says otherwise.
+    ("user", None, linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV),
+    ("users", None, linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV),
+    ("owner", None, linux.MS_NOSUID | linux.MS_NODEV),
+    ("group", None, linux.MS_NOSUID | linux.MS_NODEV),
+)
 # option -> (flags to set, flags to clear)
 FLAG_OPTIONS: dict[str, tuple[int, int]] = {
-    "ro": (linux.MS_RDONLY, 0), "rw": (0, linux.MS_RDONLY),
-    "nosuid": (linux.MS_NOSUID, 0), "suid": (0, linux.MS_NOSUID),
-    "nodev": (linux.MS_NODEV, 0), "dev": (0, linux.MS_NODEV),
-    "noexec": (linux.MS_NOEXEC, 0), "exec": (0, linux.MS_NOEXEC),
-    "sync": (linux.MS_SYNCHRONOUS, 0), "async": (0, linux.MS_SYNCHRONOUS),
-    "dirsync": (linux.MS_DIRSYNC, 0),
-    "mand": (linux.MS_MANDLOCK, 0), "nomand": (0, linux.MS_MANDLOCK),
-    "noatime": (linux.MS_NOATIME, 0), "atime": (0, linux.MS_NOATIME),
-    "nodiratime": (linux.MS_NODIRATIME, 0), "diratime": (0, linux.MS_NODIRATIME),
-    "relatime": (linux.MS_RELATIME, 0), "norelatime": (0, linux.MS_RELATIME),
-    "strictatime": (linux.MS_STRICTATIME, 0), "nostrictatime": (0, linux.MS_STRICTATIME),
-    "lazytime": (linux.MS_LAZYTIME, 0), "nolazytime": (0, linux.MS_LAZYTIME),
-    "silent": (linux.MS_SILENT, 0), "loud": (0, linux.MS_SILENT),
-    "bind": (linux.MS_BIND, 0), "rbind": (linux.MS_BIND | linux.MS_REC, 0),
-    # mount(8): user and users imply noexec, nosuid, nodev unless a later option says otherwise.
-    "user": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "users": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "owner": (linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "group": (linux.MS_NOSUID | linux.MS_NODEV, 0),
+    **{on: (flag, 0) for on, _off, flag in FLAG_PAIRS},
+    **{off: (0, flag) for _on, off, flag in FLAG_PAIRS if off},
 }
 # Meaningful to mount(8) or to us, never to the kernel.
 USERSPACE_OPTIONS = {"defaults", "auto", "noauto", "nofail", "_netdev", "nouser", "remount",
