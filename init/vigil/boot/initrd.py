@@ -219,6 +219,10 @@ def rescue_shell(why: str) -> None:
             continue
 
 
+class NoRoot(Exception):
+    """The new root cannot be used; the message says why."""
+
+
 def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     """Everything above; returns only when there is nothing to do or the root cannot be
     mounted (problems then says why)."""
@@ -228,29 +232,36 @@ def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     if p is None:
         return None
     load_root_modules(problems)
-    device = find_root(p.spec, p.timeout)
-    if device is None:
-        problems.append(f"initramfs: root device {p.spec} did not appear within "
-                        f"{p.timeout:g} s")
+    try:
+        init = mount_new_root(p)
+    except NoRoot as e:
+        problems.append(f"initramfs: {e}")
         rescue_shell(problems[-1])
         return None
+    _switch(init)
+
+
+def mount_new_root(p: RootPlan) -> str:
+    """Find root= and mount it on NEWROOT; returns the init to exec there. Raises NoRoot."""
+    device = find_root(p.spec, p.timeout)
+    if device is None:
+        raise NoRoot(f"root device {p.spec} did not appear within {p.timeout:g} s")
     try:
         fstype = mount_root(device, p)
     except OSError as e:
-        problems.append(f"initramfs: cannot mount {device} (root={p.spec}) on {NEWROOT}: "
-                        f"{e.strerror}")
-        rescue_shell(problems[-1])
-        return None
+        raise NoRoot(f"cannot mount {device} (root={p.spec}) on {NEWROOT}: "
+                     f"{e.strerror}") from None
     init = choose_init(p.init, lambda path: os.path.lexists(NEWROOT + path))
     if init is None:
-        problems.append(f"initramfs: {p.init} is not on {device} (nor any fallback init)")
-        linux.umount(NEWROOT)
-        rescue_shell(problems[-1])
-        return None
+        try:
+            linux.umount(NEWROOT)
+        except OSError as e:   # the shell comes anyway; /newroot just stays mounted
+            logs.warn(f"initramfs: {linux.why(e)} unmounting {NEWROOT}")
+        raise NoRoot(f"{p.init} is not on {device} (nor any fallback init)")
     if init != p.init:
         logs.error(f"initramfs: {p.init} is not on {device}; running {init} instead")
     logs.say(f"initramfs: {device} ({fstype}) mounted on {NEWROOT}; switching to {init}")
-    _switch(init)
+    return init
 
 
 def _switch(init: str) -> None:  # never returns: it execs
