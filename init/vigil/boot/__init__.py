@@ -1,5 +1,13 @@
 """Stage 1: what only the machine's PID 1 does before it supervises anything."""
 
+from vigil import logs
+
+
+def problem(message: str) -> list[str]:
+    """A boot step's failure: logged now, and returned as the step's list of problems."""
+    logs.error(message)
+    return [message]
+
 
 def problem_table(problems: list[str]) -> dict[str, str]:
     """Problem lines "AREA: text" -> the supervisor's problems dict: the key is the area

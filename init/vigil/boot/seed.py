@@ -7,6 +7,7 @@ Light on purpose: stage 3 runs in PID 1, which should not import the settings ma
 import os
 
 from vigil import logs
+from vigil.boot import problem
 
 RANDOM_SEED = "/var/lib/vigil/random-seed"
 SEED_SIZE = 512
@@ -23,12 +24,12 @@ def load(root: str = "/") -> list[str]:
     except FileNotFoundError:
         return []   # first boot: shutdown will save one
     except OSError as e:
-        return _problem(f"random seed {path}: {e.strerror}")
+        return problem(f"random seed {path}: {e.strerror}")
     try:
         with open("/dev/urandom", "wb") as f:
             f.write(seed)
     except OSError as e:
-        return _problem(f"random seed: writing /dev/urandom: {e.strerror}")
+        return problem(f"random seed: writing /dev/urandom: {e.strerror}")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         try:
@@ -52,7 +53,3 @@ def save(root: str = "/") -> None:
     finally:
         os.close(fd)
 
-
-def _problem(message: str) -> list[str]:
-    logs.error(message)
-    return [message]

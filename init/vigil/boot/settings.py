@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.boot import problem
 from vigil.files import read_text
 
 CONFIG = "etc/vigil/vigil.toml"
@@ -281,13 +282,13 @@ def set_hostname(name: str | None) -> list[str]:
     if not name:
         return []
     if not valid_hostname(name):
-        return _problem(f"hostname {name!r} is not valid; not set")
+        return problem(f"hostname {name!r} is not valid; not set")
     if socket.gethostname() == name:
         return []
     try:
         socket.sethostname(name)
     except OSError as e:
-        return _problem(f"hostname {name}: {e.strerror}")
+        return problem(f"hostname {name}: {e.strerror}")
     logs.say(f"hostname {name}")
     return []
 
@@ -300,19 +301,15 @@ def set_timezone(zone: str | None, root: str = "/") -> list[str]:
         return []
     west = minutes_west(zone, root)
     if west is None:
-        return _problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
+        return problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
     try:
         if not rtc_is_local(read_text(os.path.join(root, "etc/adjtime"))):
             linux.set_kernel_timezone(0)
         linux.set_kernel_timezone(west)
     except OSError as e:
-        return _problem(f"timezone {zone}: {e.strerror}")
+        return problem(f"timezone {zone}: {e.strerror}")
     return []
 
-
-def _problem(message: str) -> list[str]:
-    logs.error(message)
-    return [message]
 
 
 def environment(zone: str | None, locale_env: dict[str, str]) -> dict[str, str]:

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 
 from vigil import logs
+from vigil.boot import problem
 from vigil.boot.cmdline import Cmdline
 from vigil.unit import RUNTIME_UNITS
 
@@ -161,7 +162,7 @@ def udev_units(configured: str | None, root: str = "/") -> list[str]:
             logs.say("vigil.toml: no udev; devtmpfs and vigil's own coldplug only")
             return []
         if configured:
-            return _problem(f"vigil.toml [system] udev = {configured!r}: not an executable")
+            return problem(f"vigil.toml [system] udev = {configured!r}: not an executable")
         logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
         return []
     return write_units(udev.units(*found, root=root), root)
@@ -176,13 +177,9 @@ def write_units(units: dict[str, str], root: str = "/") -> list[str]:
             with open(os.path.join(units_dir, name + ".toml"), "w") as f:
                 f.write(text)
     except OSError as e:
-        return _problem(f"cannot write {', '.join(units)} to {units_dir}: {e.strerror}")
+        return problem(f"cannot write {', '.join(units)} to {units_dir}: {e.strerror}")
     return []
 
-
-def _problem(message: str) -> list[str]:
-    logs.error(message)
-    return [message]
 
 
 def rescue_mode(cmd: Cmdline, init_args: list[str]) -> bool:
