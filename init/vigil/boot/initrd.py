@@ -20,7 +20,6 @@ has one); when it exits, vigil goes on supervising the initramfs.
 
 import os
 import signal
-import stat
 import sys
 import time
 from collections.abc import Callable
@@ -169,30 +168,21 @@ def delete_tree(path: str, device: int, keep: str) -> None:
     """Remove everything under path that is on `device`, except `keep` (the new root);
     mount points (another device) are left alone. Errors are skipped: it only frees memory."""
     try:
-        entries = list(os.scandir(path))
+        with os.scandir(path) as listing:
+            entries = list(listing)   # all read before any is deleted
     except OSError:
         return
     for entry in entries:
-        full = entry.path
-        if full == keep:
-            continue
         try:
-            st = entry.stat(follow_symlinks=False)
+            if entry.path == keep or entry.stat(follow_symlinks=False).st_dev != device:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                delete_tree(entry.path, device, keep)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
         except OSError:
             continue
-        if st.st_dev != device:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            delete_tree(full, device, keep)
-            try:
-                os.rmdir(full)
-            except OSError:
-                pass
-        else:
-            try:
-                os.unlink(full)
-            except OSError:
-                pass
 
 
 def rescue_shell(why: str) -> None:
