@@ -249,7 +249,6 @@ def build_initramfs(out: Path, frozen: Path = FROZEN) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--force", action="store_true", help="rebuild the disks (not the base)")
-    p.add_argument("--print", action="store_true", help="print the disks' paths")
     p.add_argument("--initramfs", type=Path, metavar="OUT",
                    help="only write the disk boot's initramfs to OUT")
     args = p.parse_args(argv)
@@ -261,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     disks = build(args.force)
-    if args.print:
-        print(f"root {disks.root}\ndata {disks.data}")
+    print(f"root {disks.root}\ndata {disks.data}")   # what was built, as initramfs.build does
     return 0
 
 
