@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
-from vigil.files import read_text
+from vigil.files import config_files, read_text
 
 # kmod's search order; a file name found in an earlier directory hides the later ones.
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
@@ -222,21 +222,6 @@ def parse_modprobe_conf(text: str, filename: str = "modprobe.conf",
         else:
             bad("unknown command")
     return config
-
-
-def config_files(dirs: tuple[str, ...], suffix: str = ".conf", root: str = "/") -> list[str]:
-    """Files ending in suffix across dirs, sorted by name; an earlier dir hides a later one."""
-    chosen: dict[str, str] = {}
-    for d in dirs:
-        full = os.path.join(root, d.lstrip("/"))
-        try:
-            names = os.listdir(full)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(suffix) and name not in chosen:
-                chosen[name] = os.path.join(full, name)
-    return [chosen[name] for name in sorted(chosen)]
 
 
 # --- which modules to load ---------------------------------------------------------------
