@@ -220,3 +220,42 @@ def test_mount_device_probes_then_tries_the_kernels_types(monkeypatch, tmp_path)
     with pytest.raises(OSError) as failed:
         fstab.mount_device(str(blank), "/t", "auto", 0, "")
     assert failed.value.errno == errno.ENODEV
+
+
+def test_remote_fs_unit_mounts_the_netdev_entries(tmp_path):
+    from vigil.boot import system
+    from vigil.unit import Catalog
+    tab = fstab.parse("srv:/export /mnt/nfs nfs _netdev,rw 0 0\n"
+                      '//srv/share /mnt/my\\040"share cifs _netdev,nofail 0 0\n'
+                      "srv:/later /mnt/later nfs _netdev,noauto 0 0\n"
+                      "tmpfs /local tmpfs defaults 0 0\n")
+    units = fstab.remote_fs_unit(tab)
+    assert list(units) == ["remote-fs"]
+    assert system.write_units(units, str(tmp_path)) == []
+    catalog = Catalog([str(tmp_path / "run/vigil/units")])
+    assert catalog.errors == {}
+    unit = catalog.units["remote-fs"]
+    assert unit.type == "oneshot" and unit.enabled
+    assert set(unit.after) == set(unit.wants) == {"networking", "network-online.target"}
+    assert unit.exec[:2] == ("/bin/sh", "-c")
+    assert unit.exec[3:] == ("remote-fs", "/mnt/nfs", '/mnt/my "share')   # noauto: not here
+    assert fstab.remote_fs_unit(fstab.parse("tmpfs /t tmpfs defaults\n")) == {}
+
+
+def test_remote_fs_script_mounts_each_target_and_reports_a_failure(tmp_path):
+    """The script itself, with `mount` and `mountpoint` faked on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    (bin_dir / "mountpoint").write_text(f'#!/bin/sh\n[ "$2" = "{tmp_path}/up" ]\n')
+    (bin_dir / "mount").write_text(f'#!/bin/sh\necho "$1" >> {log}\n'
+                                   f'[ "$1" != "{tmp_path}/down" ]\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    targets = [f"{tmp_path}/a b", f"{tmp_path}/up", f"{tmp_path}/down", f"{tmp_path}/c"]
+    run = subprocess.run(["/bin/sh", "-c", fstab.REMOTE_FS_SCRIPT, "remote-fs", *targets],
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False)
+    assert run.returncode == 1
+    assert log.read_text().splitlines() == [f"{tmp_path}/a b", f"{tmp_path}/down",
+                                            f"{tmp_path}/c"]
+    assert (tmp_path / "a b").is_dir()

@@ -3,6 +3,20 @@
 from vigil import logs
 
 
+def toml_string(text: str) -> str:
+    """text as a TOML basic string, for the units stage 1 writes (a mount point or a path
+    may hold quotes, backslashes or control characters)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def problem(message: str) -> list[str]:
     """A boot step's failure: logged now, and returned as the step's list of problems."""
     logs.error(message)
