@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from vigil.boot import fstab, problem_table, system
+from vigil.boot import fstab, initscripts, network, problem_table, system
 from vigil.boot import settings as s
 from vigil.boot.cmdline import Cmdline
 
@@ -26,6 +26,8 @@ def faked(tmp_path, monkeypatch) -> list[str]:
     monkeypatch.setattr(s, "rtc_is_local", lambda text: False)
     monkeypatch.setattr(fstab, "remount_root", lambda tab, timeout: done.append("remount") or [])
     monkeypatch.setattr(fstab, "mount_all", lambda tab, timeout: done.append("mount") or [])
+    monkeypatch.setattr(initscripts, "run_lock", lambda: done.append("/run/lock") or [])
+    monkeypatch.setattr(network, "loopback_up", lambda: done.append("lo") or [])
     return done
 
 
@@ -40,7 +42,7 @@ def test_bring_up_in_order_never_raises(tmp_path, monkeypatch, faked):
     monkeypatch.setattr(fstab, "mount_all", broken)
     result = system.bring_up(Cmdline("vigil.device_timeout=0"), str(tmp_path))
     assert result.environment == {"LANG": "C.UTF-8", "TZ": "UTC"}
-    assert faked == ["remount", "hostname vigil-box", "tz 0", "tz 0"]
+    assert faked == ["remount", "/run/lock", "lo", "hostname vigil-box", "tz 0", "tz 0"]
     assert result.problems == [   # vigil.toml's problem once: it is read once
         f"config: {tmp_path}/etc/vigil/vigil.toml: [system] unknown key 'x'",
         f"fstab: {tmp_path}/etc/fstab:3: needs at least device, mount point and type, "
@@ -99,12 +101,16 @@ def test_udev_units_follow_vigil_toml(tmp_path):
         "vigil.toml [system] udev = '/usr/sbin/nope': not an executable"]
 
 
-def test_bring_up_passes_vigil_toml_udev(tmp_path, faked):
+def test_bring_up_generates_the_units(tmp_path, faked):
     _executable(tmp_path / "lib/systemd/systemd-udevd")
     _executable(tmp_path / "usr/sbin/udevd")
     (tmp_path / "etc/vigil/vigil.toml").write_text('[system]\nudev = "/usr/sbin/udevd"\n')
+    (tmp_path / "etc/fstab").write_text("srv:/export /mnt/remote nfs _netdev 0 0\n")
     assert system.bring_up(Cmdline(""), str(tmp_path)).problems == []
-    assert 'exec = ["/usr/sbin/udevd"]' in _units(tmp_path)["udevd"]
+    units = _units(tmp_path)
+    assert 'exec = ["/usr/sbin/udevd"]' in units["udevd"]
+    assert sorted(units) == ["remote-fs", "udev-trigger", "udevd"]
+    assert '"remote-fs", "/mnt/remote"]' in units["remote-fs"]
 
 
 def test_write_units_failure_is_a_problem(tmp_path):
@@ -123,3 +129,12 @@ def test_pid1_side_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("text", ['plain', 'a "quoted" b', "back\\slash", "tab\tnew\nline",
+                                  "\x00\x1f\x7f", "é ✓", ""])
+def test_toml_string_round_trips(text):
+    import tomllib
+
+    from vigil.boot import toml_string
+    assert tomllib.loads(f"x = {toml_string(text)}\n") == {"x": text}

@@ -2,12 +2,14 @@
 
 In order: vigil.toml (read once), kernel modules (the command line, vigil.toml,
 /etc/modules, modules-load.d), the drivers of devices already present (coldplug, unless
-vigil.toml turns it off), / remounted as fstab says, the rest of fstab mounted, swap, then
-hostname, timezone, locale and the random seed, and last the units that depend on what
-this machine has (udev), written to /run/vigil/units. Every step skips what is already done
-and none of them raises: what fails is logged and comes back as a problem line "AREA: what
-went wrong" (AREA is config, modules, fstab, swap, system or udev;
-`vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
+vigil.toml turns it off), / remounted as fstab says, the rest of fstab mounted, swap, the
+files Debian's initscripts made (/run/lock, /run/utmp, links, /tmp cleaned), sysctl.d and
+/etc/sysctl.conf, the loopback interface, then hostname, timezone, locale and the random
+seed, and last the units that depend on what this machine has (udev, remote-fs for the
+_netdev entries of fstab), written to /run/vigil/units. Every step skips what is already
+done and none of them raises: what fails is logged and comes back as a problem line
+"AREA: what went wrong" (AREA is config, modules, fstab, swap, system, sysctl, network or
+udev; `vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
 
 Everything in fstab is mounted here, before the supervisor starts the first unit, so units
 need no ordering against mounts.
@@ -62,7 +64,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
     """The steps in order. root is where configuration is read from (/etc, /lib/modules)
     and generated units are written to (run/vigil/units); mounts, swap and the kernel
     settings always apply to the running system."""
-    from vigil.boot import fstab, seed, settings, swap
+    from vigil.boot import fstab, initscripts, network, seed, settings, swap, sysctl
     problems: list[str] = []
 
     def step(area: str, what: str, fn: Callable[[], list[str]]) -> None:
@@ -104,6 +106,9 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
     step("fstab", "remounting /", lambda: fstab.remount_root(tab, timeout))
     step("fstab", "mounting", lambda: fstab.mount_all(tab, timeout))
     step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout))
+    step("system", "Debian's boot-time files", lambda: initscripts.run_all(root))
+    step("sysctl", "sysctl", lambda: sysctl.apply(root))
+    step("network", "loopback", network.loopback_up)
 
     zone: str | None = None
     locale_env: dict[str, str] = {}
@@ -118,6 +123,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
 
     step("system", "settings", system_settings)
     step("udev", "udev units", lambda: udev_units(config.udev, root))
+    step("fstab", "remote-fs unit", lambda: write_units(fstab.remote_fs_unit(tab), root))
     return BootResult(problems, settings.environment(zone, locale_env),
                       config.shutdown_timeout, dict(config.actions))
 
