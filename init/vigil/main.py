@@ -145,10 +145,7 @@ class Init:
             logs.say("rescue mode: only the units marked rescue, and a root shell")
             self.only = ["rescue"] + [n for n, u in child.run(system.rescue_units).items() if u]
             return []
-        gettys = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
-        if os.path.exists("/sys/class/tty/tty1") and "getty@tty1" not in gettys:
-            gettys.append("getty@tty1")
-        return gettys
+        return system.gettys(cmd, os.path.exists("/sys/class/tty/tty1"))
 
     # --- stage 2 ---------------------------------------------------------------
     def setup(self) -> None:

@@ -138,3 +138,13 @@ def test_toml_string_round_trips(text):
 
     from vigil.boot import toml_string
     assert tomllib.loads(f"x = {toml_string(text)}\n") == {"x": text}
+
+
+def test_gettys_on_consoles_and_six_virtual_terminals():
+    cmd = Cmdline("root=/dev/vda console=ttyS0,115200n8 console=tty1")
+    assert system.gettys(cmd, has_vts=True) == [
+        "getty@ttyS0", "getty@tty1", "getty@tty2", "getty@tty3", "getty@tty4", "getty@tty5",
+        "getty@tty6"]
+    assert system.gettys(cmd, has_vts=False) == ["getty@ttyS0", "getty@tty1"]
+    assert system.gettys(Cmdline(""), has_vts=False) == []
+    assert system.gettys(Cmdline(""), has_vts=True) == [f"getty@tty{n}" for n in range(1, 7)]

@@ -188,6 +188,19 @@ def write_units(units: dict[str, str], root: str = "/") -> list[str]:
 
 
 
+VIRTUAL_TERMINALS = 6   # Debian's inittab: a getty on tty1 to tty6
+
+
+def gettys(cmd: Cmdline, has_vts: bool) -> list[str]:
+    """The getty units to start: one on each console= of the command line, then (on a
+    machine with virtual terminals) tty1 to tty6, each once. Pure."""
+    names = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
+    if has_vts:
+        names += [f"getty@tty{n}" for n in range(1, VIRTUAL_TERMINALS + 1)
+                  if f"getty@tty{n}" not in names]
+    return names
+
+
 def rescue_mode(cmd: Cmdline, init_args: list[str]) -> bool:
     """single, rescue, S or 1 on the kernel command line (or passed to init), as sysvinit."""
     words = set(init_args) | set(cmd.init_args) | set(cmd.values)
