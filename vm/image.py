@@ -161,7 +161,7 @@ def disks_key() -> str:
 
 def _customize(tree: Path) -> None:
     """The test content: overlay files, an empty root password, a serial getty for
-    sysvinit, a swap file, the frozen vigil."""
+    sysvinit, a swap file, a stale file in /tmp, the frozen vigil."""
     subprocess.run(["cp", "-a", "--no-preserve=ownership", f"{OVERLAY}/.", str(tree)],
                    check=True)
     # Testing only: an empty password field lets root log in without one.
@@ -179,6 +179,8 @@ def _customize(tree: Path) -> None:
     localtime.unlink(missing_ok=True)
     localtime.symlink_to(f"/usr/share/zoneinfo/{zone}")
     (tree / "data").mkdir(exist_ok=True)
+    # Left over from "the last boot": the boot cleans /tmp (Debian's TMPTIME=0).
+    (tree / "tmp" / "vigil-stale").write_text("from the last boot\n")
     # mkfs.ext4 -d stores zero blocks as holes, and the kernel refuses a swap file with
     # holes: fill it with non-zero bytes before mkswap writes its header.
     swap = tree / "swapfile"
