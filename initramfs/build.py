@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from initramfs import cpio, elf, etc
+from vigil.boot import modules
 
 REPO = Path(__file__).resolve().parents[1]
 FROZEN = REPO / "build" / "frozen" / "vigil"
@@ -150,26 +151,22 @@ def add_units(img: Image, stock: Path, extra: list[Path]) -> None:
 
 
 def module_closure(modules_dir: Path, names: list[str]) -> list[str]:
-    """The .ko paths (relative to modules_dir) for `names` and all they depend on."""
-    deps: dict[str, list[str]] = {}
-    by_name: dict[str, str] = {}
-    for line in (modules_dir / "modules.dep").read_text().splitlines():
-        path, _, rest = line.partition(":")
-        deps[path] = rest.split()
-        stem = os.path.basename(path).split(".ko")[0]
-        by_name[stem.replace("-", "_")] = path
-    out: list[str] = []
+    """The .ko paths (relative to modules_dir) for `names` and all they depend on, read
+    with the same modules.dep parser as the initramfs stage that will load them."""
+    deps = modules.parse_dep((modules_dir / "modules.dep").read_text())
     todo = []
     for n in names:
-        key = n.replace("-", "_")
-        if key not in by_name:
+        if modules.normalize(n) not in deps:
             raise KeyError(f"no module {n} in {modules_dir}/modules.dep")
-        todo.append(by_name[key])
+        todo.append(modules.normalize(n))
+    out: list[str] = []
+    seen: set[str] = set()
     while todo:
-        p = todo.pop()
-        if p not in out:
-            out.append(p)
-            todo.extend(deps[p])
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            out.append(deps[name].path)
+            todo.extend(deps[name].deps)
     return out
 
 
@@ -241,9 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     default = "initramfs.cpio.gz" if args.init == "vigil" else "initramfs-busybox.cpio.gz"
     out = args.output or REPO / "build" / default
     if args.module and args.modules_dir is None:
-        from vm import kernel
-
-        args.modules_dir = kernel.fetch().modules
+        # Not fetched here: vm/ builds on initramfs/, never the other way round.
+        p.error("--module needs --modules-dir (`python -m vm.kernel --print` says where the "
+                "test kernel's modules are)")
     print(build(out, args.init, args.frozen, args.units, args.module, args.modules_dir,
                 hello=args.hello))
     return 0

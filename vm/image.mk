@@ -11,7 +11,7 @@ DISK_DIR        = $(VIGIL_CACHE)/image
 
 # The disks (root + /data) and the initramfs that mounts the root one.
 image: deps kernel build initramfs-disk
-	$(PY) -m vm.image --print
+	$(PY) -m vm.image
 
 initramfs-disk: $(INITRAMFS_DISK)
 

@@ -161,7 +161,7 @@ def disks_key() -> str:
 
 def _customize(tree: Path) -> None:
     """The test content: overlay files, an empty root password, a serial getty for
-    sysvinit, a swap file, the frozen vigil."""
+    sysvinit, a swap file, a stale file in /tmp, the frozen vigil."""
     subprocess.run(["cp", "-a", "--no-preserve=ownership", f"{OVERLAY}/.", str(tree)],
                    check=True)
     # Testing only: an empty password field lets root log in without one.
@@ -179,6 +179,8 @@ def _customize(tree: Path) -> None:
     localtime.unlink(missing_ok=True)
     localtime.symlink_to(f"/usr/share/zoneinfo/{zone}")
     (tree / "data").mkdir(exist_ok=True)
+    # Left over from "the last boot": the boot cleans /tmp (Debian's TMPTIME=0).
+    (tree / "tmp" / "vigil-stale").write_text("from the last boot\n")
     # mkfs.ext4 -d stores zero blocks as holes, and the kernel refuses a swap file with
     # holes: fill it with non-zero bytes before mkswap writes its header.
     swap = tree / "swapfile"
@@ -249,7 +251,6 @@ def build_initramfs(out: Path, frozen: Path = FROZEN) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--force", action="store_true", help="rebuild the disks (not the base)")
-    p.add_argument("--print", action="store_true", help="print the disks' paths")
     p.add_argument("--initramfs", type=Path, metavar="OUT",
                    help="only write the disk boot's initramfs to OUT")
     args = p.parse_args(argv)
@@ -261,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     disks = build(args.force)
-    if args.print:
-        print(f"root {disks.root}\ndata {disks.data}")
+    print(f"root {disks.root}\ndata {disks.data}")   # what was built, as initramfs.build does
     return 0
 
 

@@ -18,6 +18,15 @@ def _check(result: int, what: str) -> int:
     return result
 
 
+def why(e: OSError) -> str:
+    """The reason alone: the wrappers here say "mount /x: reason", and a caller's message
+    already names /x. Any other OSError keeps its own words."""
+    plain = os.strerror(e.errno) if e.errno else ""
+    if plain and e.strerror and e.strerror.endswith(plain):
+        return plain
+    return e.strerror or str(e)
+
+
 # --- signalfd(2) ---------------------------------------------------------------
 SFD_NONBLOCK = os.O_NONBLOCK
 SFD_CLOEXEC = os.O_CLOEXEC

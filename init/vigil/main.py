@@ -21,7 +21,7 @@ from vigil.control import ControlServer
 from vigil.loop import Loop
 from vigil.shutdown import SHUTDOWN_TIMEOUT, Shutdown
 from vigil.supervisor import Supervisor
-from vigil.unit import RUNTIME_UNITS, UNIT_DIRS
+from vigil.unit import UNIT_DIRS
 from vigil.verbs import Verbs
 
 USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot|--no-boot]
@@ -123,14 +123,16 @@ class Init:
         from vigil.boot import initrd
         initrd.switch_root(cmd, problems)  # in an initramfs with root=: execs the real init
         from vigil import child
-        try:  # modules, fstab, swap, settings, udev units: in a child, see vigil.child
-            more, self.boot_env, init_settings = child.run(_bring_up, cmd.text)
-            self.shutdown_timeout = init_settings["shutdown_timeout"]
-            self.actions = init_settings["actions"]
-        except child.ChildFailed as e:
-            more = [f"system: the boot steps failed: {e}"]
-            logs.error(more[0])
-        problems += more
+        from vigil.boot import system
+        try:  # modules, fstab, swap, settings, generated units: in a child, see vigil.child
+            booted = system.BootResult.from_json(child.run(system.bring_up_in_child, cmd.text))
+        except (child.ChildFailed, ValueError) as e:
+            problems.append(f"system: the boot steps failed: {e}")
+            logs.error(problems[-1])
+        else:
+            problems += booted.problems
+            self.boot_env = booted.environment
+            self.shutdown_timeout, self.actions = booted.shutdown_timeout, booted.actions
         try:
             from vigil import utmp
             utmp.write_boot()  # after fstab: wtmp needs / read-write
@@ -140,14 +142,11 @@ class Init:
         if cmd.get("vigil.unit"):
             self.only = cmd.values["vigil.unit"]  # that unit and what it pulls in, no getty
             return []
-        if rescue_mode(cmd, sys.argv[1:]):
+        if system.rescue_mode(cmd, sys.argv[1:]):
             logs.say("rescue mode: only the units marked rescue, and a root shell")
-            self.only = ["rescue"] + [n for n, u in child.run(_rescue_units).items() if u]
+            self.only = ["rescue"] + [n for n, u in child.run(system.rescue_units).items() if u]
             return []
-        gettys = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
-        if os.path.exists("/sys/class/tty/tty1") and "getty@tty1" not in gettys:
-            gettys.append("getty@tty1")
-        return gettys
+        return system.gettys(cmd, os.path.exists("/sys/class/tty/tty1"))
 
     # --- stage 2 ---------------------------------------------------------------
     def setup(self) -> None:
@@ -226,45 +225,6 @@ class Init:
             logs.say(f"{which}: ignored, as vigil.toml says")
         else:
             self.down.power(action)
-
-
-def _bring_up(cmdline_text: str) -> tuple[list[str], dict[str, str]]:
-    """Stage 1's boot steps (run in a child): (problems, services' environment, PID 1's
-    settings from vigil.toml)."""
-    from vigil.boot import settings, system
-    from vigil.boot.cmdline import Cmdline
-    problems, env = system.bring_up(Cmdline(cmdline_text))
-    _generate_units()
-    config, _problems = settings.load_config()  # its problems are in `problems` already
-    return problems, env, {"shutdown_timeout": config.shutdown_timeout,
-                           "actions": config.actions}
-
-
-def _generate_units() -> None:
-    """Units that depend on what this machine has (udev) go to /run/vigil/units."""
-    from vigil.boot import udev
-    found = udev.find()
-    if found is None:
-        logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
-        return
-    try:
-        os.makedirs(RUNTIME_UNITS, exist_ok=True)
-        for name, text in udev.units(*found).items():
-            with open(os.path.join(RUNTIME_UNITS, name + ".toml"), "w") as f:
-                f.write(text)
-    except OSError as e:
-        logs.error(f"cannot write the udev units to {RUNTIME_UNITS}: {e}")
-
-
-def rescue_mode(cmd, init_args: list[str]) -> bool:
-    """single, rescue, S or 1 on the kernel command line (or passed to init), as sysvinit."""
-    words = set(init_args) | set(cmd.init_args) | set(cmd.values)
-    return bool(words & {"single", "rescue", "S", "s", "1", "-s", "emergency"})
-
-
-def _rescue_units() -> dict[str, bool]:
-    from vigil.unit import UNIT_DIRS, Catalog
-    return {n: u.rescue for n, u in Catalog(UNIT_DIRS).units.items()}
 
 
 def _ensure_stdio() -> None:

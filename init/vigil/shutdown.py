@@ -14,16 +14,17 @@ A scheduled shutdown (`Shutdown.schedule`) is a timer in PID 1 with wall message
 15, 5 and 1 minute(s) before, as shutdown(8) gives them.
 """
 
+import errno
 import os
 import signal
 import sys
 import time
 
-from vigil import linux, logs
-from vigil.boot.mounts import unescape
+from vigil import linux, logs, utmp
+from vigil.boot import seed
+from vigil.boot.mounts import active_swaps, unescape
 from vigil.files import read_text
 
-RANDOM_SEED = "/var/lib/vigil/random-seed"
 STOP_GRACE = 3.0                # seconds between SIGTERM and SIGKILL to what is left at the end
 SHUTDOWN_TIMEOUT = 120.0        # stage 3 goes on after this even if services are still stopping
 WARN_BEFORE = (900, 300, 60)    # seconds before a scheduled shutdown when users are warned
@@ -77,7 +78,6 @@ class Shutdown:
     def wall(self, message: str) -> None:
         """Only the machine's init writes to users' terminals (never a test's namespace)."""
         if self.machine:
-            from vigil import utmp
             utmp.wall(message)
 
     # --- now ---------------------------------------------------------------------
@@ -185,12 +185,10 @@ class Stage3:
             logs.error(f"[{time.monotonic() - self.began:6.2f}s] {what}: {e.strerror or e}")
 
     def run(self) -> None:
-        from vigil import utmp
-        from vigil.boot import swap as swaps
-        self.step("saved the random seed", save_random_seed)
+        self.step("saved the random seed", seed.save)
         self.step("utmp/wtmp shutdown record", utmp.write_shutdown,
                   "6" if self.action == "reboot" else "0")
-        for swap in sorted(swaps.active(read_text("/proc/swaps"))):
+        for swap in sorted(active_swaps(read_text("/proc/swaps"))):
             self.step(f"swapoff {swap}", linux.swapoff, swap)
         self.step("sync", os.sync)
         for target in unmount_order(read_text("/proc/self/mounts")):
@@ -205,20 +203,9 @@ def unmount(target: str) -> None:
     try:
         linux.umount(target)
     except OSError as e:
-        if e.errno != 16:  # EBUSY
+        if e.errno != errno.EBUSY:
             raise
         try:
             linux.mount("", target, None, linux.MS_REMOUNT | linux.MS_RDONLY)
         finally:
             linux.umount(target, linux.MNT_DETACH)
-
-
-def save_random_seed() -> None:
-    os.makedirs(os.path.dirname(RANDOM_SEED), mode=0o755, exist_ok=True)
-    with open("/dev/urandom", "rb") as src:
-        seed = src.read(512)
-    fd = os.open(RANDOM_SEED, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, seed)
-    finally:
-        os.close(fd)

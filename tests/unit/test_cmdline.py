@@ -21,7 +21,7 @@ def test_last_value_wins_and_empty():
 
 
 def test_rescue_mode_words():
-    from vigil.main import rescue_mode
+    from vigil.boot.system import rescue_mode
     assert rescue_mode(Cmdline("root=/dev/vda ro single"), [])
     assert rescue_mode(Cmdline("root=/dev/vda -- rescue"), [])
     assert rescue_mode(Cmdline("root=/dev/vda"), ["S"])

@@ -1,5 +1,6 @@
 """fstab: every field parsed, superblocks probed, and the mounting steps with mount(2) faked."""
 
+import errno
 import shutil
 import subprocess
 
@@ -167,6 +168,94 @@ def test_find_device_plain_paths(tmp_path):
 
 
 def test_why_keeps_the_reason_alone():
-    assert fstab.why(OSError(2, "mount /x: No such file or directory")) == (
+    assert linux.why(OSError(2, "mount /x: No such file or directory")) == (
         "No such file or directory")
-    assert fstab.why(OSError(19, "device not found")) == "device not found"
+    assert linux.why(OSError(19, "device not found")) == "device not found"
+
+
+def test_failed_remount_of_root_names_the_reason(monkeypatch):
+    # linux.mount is faked (FakeMounts): a real remount of / cannot run in a unit test.
+    FakeMounts(monkeypatch, mounted="/dev/root / ext4 ro,relatime 0 0\n", fail={"/"})
+    tab = fstab.parse("/dev/vda / ext4 errors=remount-ro 0 0\n")
+    assert fstab.remount_root(tab) == [
+        "fstab line 1: /dev/vda on /: remount: Invalid argument"]
+
+
+def test_mount_device_probes_then_tries_the_kernels_types(monkeypatch, tmp_path):
+    """Shared by fstab `auto` entries and root= in the initramfs; mount(2) is faked."""
+    tried = []
+
+    def fake_mount(source, target, fstype, flags=0, data=None):
+        tried.append(fstype)
+        if fstype == "btrfs":
+            raise OSError(errno.EIO, "mount /t: Input/output error")
+        if fstype != "ext4":
+            raise OSError(errno.EINVAL, "mount /t: Invalid argument")
+
+    monkeypatch.setattr(fstab.linux, "mount", fake_mount)
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1:
+                        "nodev\ttmpfs\n\text3\n\tbtrfs\n\text2\n\text4\n\tvfat\n")
+    ext = bytearray(69632)
+    ext[1080:1082] = (0xEF53).to_bytes(2, "little")
+    ext[1120:1124] = (0x40).to_bytes(4, "little")
+    disk = tmp_path / "disk"
+    disk.write_bytes(bytes(ext))
+    assert fstab.mount_device(str(disk), "/t", "auto", 0, "") == "ext4"
+    assert tried == ["ext4"]   # the superblock said so: no guessing
+    tried.clear()
+    blank = tmp_path / "blank"
+    blank.write_bytes(bytes(8192))
+    assert fstab.mount_device(str(blank), "/t", None, 0, "") == "ext4"
+    assert tried == ["ext3", "btrfs", "ext2", "ext4"]
+    tried.clear()
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(disk), "/t", "vfat", 0, "")
+    assert tried == ["vfat"] and failed.value.errno == errno.EINVAL
+    # Nothing fits: the error that says most (not "Invalid argument" for each guess).
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: "\text3\n\tbtrfs\n\txfs\n")
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(blank), "/t", "", 0, "")
+    assert linux.why(failed.value) == "Input/output error"
+    monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: "nodev\tproc\n")
+    with pytest.raises(OSError) as failed:
+        fstab.mount_device(str(blank), "/t", "auto", 0, "")
+    assert failed.value.errno == errno.ENODEV
+
+
+def test_remote_fs_unit_mounts_the_netdev_entries(tmp_path):
+    from vigil.boot import system
+    from vigil.unit import Catalog
+    tab = fstab.parse("srv:/export /mnt/nfs nfs _netdev,rw 0 0\n"
+                      '//srv/share /mnt/my\\040"share cifs _netdev,nofail 0 0\n'
+                      "srv:/later /mnt/later nfs _netdev,noauto 0 0\n"
+                      "tmpfs /local tmpfs defaults 0 0\n")
+    units = fstab.remote_fs_unit(tab)
+    assert list(units) == ["remote-fs"]
+    assert system.write_units(units, str(tmp_path)) == []
+    catalog = Catalog([str(tmp_path / "run/vigil/units")])
+    assert catalog.errors == {}
+    unit = catalog.units["remote-fs"]
+    assert unit.type == "oneshot" and unit.enabled
+    assert set(unit.after) == set(unit.wants) == {"networking", "network-online.target"}
+    assert unit.exec.argv[:2] == ("/bin/sh", "-c")
+    assert unit.exec.argv[3:] == ("remote-fs", "/mnt/nfs", '/mnt/my "share')   # noauto: not here
+    assert fstab.remote_fs_unit(fstab.parse("tmpfs /t tmpfs defaults\n")) == {}
+
+
+def test_remote_fs_script_mounts_each_target_and_reports_a_failure(tmp_path):
+    """The script itself, with `mount` and `mountpoint` faked on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "log"
+    (bin_dir / "mountpoint").write_text(f'#!/bin/sh\n[ "$2" = "{tmp_path}/up" ]\n')
+    (bin_dir / "mount").write_text(f'#!/bin/sh\necho "$1" >> {log}\n'
+                                   f'[ "$1" != "{tmp_path}/down" ]\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    targets = [f"{tmp_path}/a b", f"{tmp_path}/up", f"{tmp_path}/down", f"{tmp_path}/c"]
+    run = subprocess.run(["/bin/sh", "-c", fstab.REMOTE_FS_SCRIPT, "remote-fs", *targets],
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False)
+    assert run.returncode == 1
+    assert log.read_text().splitlines() == [f"{tmp_path}/a b", f"{tmp_path}/down",
+                                            f"{tmp_path}/c"]
+    assert (tmp_path / "a b").is_dir()

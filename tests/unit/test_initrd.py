@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from vigil import linux
-from vigil.boot import initrd
+from vigil.boot import initrd, mounts
 from vigil.boot.cmdline import Cmdline
 
 
@@ -89,7 +89,8 @@ def test_module_list() -> None:
 
 def test_block_filesystems_skip_nodev() -> None:
     text = "nodev\tsysfs\nnodev\ttmpfs\n\text3\n\text2\n\text4\nnodev\tproc\n\tvfat\n"
-    assert initrd.block_filesystems(text) == ["ext3", "ext2", "ext4", "vfat"]
+    assert mounts.block_filesystems(text) == ["ext3", "ext2", "ext4", "vfat"]
+    assert mounts.block_filesystems("") == []
 
 
 def test_init_environment_drops_the_bootloaders_variables() -> None:
@@ -142,3 +143,44 @@ def test_delete_tree_does_not_follow_symlinks(tmp_path: Path) -> None:
     initrd.delete_tree(str(tree), os.stat(tree).st_dev, str(tree / "newroot"))
     assert (outside / "precious").exists()
     assert not (tree / "link").is_symlink()
+
+
+# --- what the console says when the root cannot be used (the shell is not started) ---------
+
+@pytest.fixture
+def no_shell(monkeypatch) -> list[str]:
+    shells: list[str] = []
+    monkeypatch.setattr(initrd, "rescue_shell", shells.append)
+    monkeypatch.setattr(initrd, "read_text", lambda path, size=-1:
+                        "rootfs / rootfs rw 0 0\n" if path == "/proc/self/mounts" else "")
+    return shells
+
+
+def test_missing_root_device_gives_a_shell(monkeypatch, no_shell) -> None:
+    monkeypatch.setattr(initrd, "find_root", lambda spec, timeout: None)
+    problems: list[str] = []
+    initrd.switch_root(Cmdline("root=LABEL=gone"), problems)
+    assert problems == ["initramfs: root device LABEL=gone did not appear within 30 s"]
+    assert no_shell == problems
+
+
+def test_unmountable_root_and_missing_init(monkeypatch, no_shell, tmp_path) -> None:
+    # mount(2) is faked: a unit test cannot mount anything.
+    monkeypatch.setattr(initrd, "find_root", lambda spec, timeout: "/dev/vda")
+    monkeypatch.setattr(initrd, "NEWROOT", str(tmp_path / "newroot"))
+
+    def refuse(*args):
+        raise OSError(5, "mount: Input/output error")
+    monkeypatch.setattr(initrd.linux, "mount", refuse)
+    problems: list[str] = []
+    initrd.switch_root(Cmdline("root=/dev/vda rootfstype=ext4"), problems)
+    assert problems == [f"initramfs: cannot mount /dev/vda (root=/dev/vda) on {tmp_path}"
+                        "/newroot: mount: Input/output error"]
+    unmounted: list[str] = []
+    monkeypatch.setattr(initrd.linux, "mount", lambda *args: None)
+    monkeypatch.setattr(initrd.linux, "umount", lambda target, flags=0: unmounted.append(target))
+    monkeypatch.setattr(initrd, "FALLBACK_INITS", ())
+    problems.clear()
+    initrd.switch_root(Cmdline("root=/dev/vda rootfstype=ext4"), problems)
+    assert problems == ["initramfs: /sbin/vigil is not on /dev/vda (nor any fallback init)"]
+    assert unmounted == [f"{tmp_path}/newroot"] and no_shell[-1] == problems[0]

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from vigil.boot import modules as m
+from vigil.files import config_files
 
 DEP = """\
 kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
@@ -134,7 +135,7 @@ def test_config_files_earlier_dir_hides_later(tmp_path):
                     ("lib/m", "c.txt")):
         os.makedirs(tmp_path / d, exist_ok=True)
         (tmp_path / d / name).write_text("x\n")
-    found = m.config_files(("/etc/m", "/run/m", "/lib/m"), root=str(tmp_path))
+    found = config_files(("/etc/m", "/run/m", "/lib/m"), root=str(tmp_path))
     assert found == [str(tmp_path / "etc/m/a.conf"), str(tmp_path / "lib/m/b.conf")]
 
 

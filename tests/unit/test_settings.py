@@ -5,7 +5,6 @@ import tomllib
 
 import pytest
 
-from vigil.boot import problem_table
 from vigil.boot import settings as s
 
 
@@ -97,31 +96,6 @@ def test_minutes_west_and_kernel_calls(monkeypatch):
     assert s.set_timezone("No/Such") == ["timezone No/Such: no such zone in /usr/share/zoneinfo"]
 
 
-def test_random_seed(tmp_path, monkeypatch):
-    assert s.load_random_seed(str(tmp_path)) == []   # none saved yet
-    seed = tmp_path / s.RANDOM_SEED
-    seed.parent.mkdir(parents=True)
-    seed.write_bytes(b"x" * 512)
-    written = []
-
-    class FakeUrandom:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def write(self, data: bytes) -> None:
-            written.append(data)
-
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda path, mode="r", *a, **k: FakeUrandom()
-                        if path == "/dev/urandom" else real_open(path, mode, *a, **k))
-    assert s.load_random_seed(str(tmp_path)) == []
-    assert written == [b"x" * 512]
-    assert len(seed.read_bytes()) == 512 and seed.read_bytes() != b"x" * 512
-
-
 def test_set_hostname_skips_same_and_invalid(monkeypatch):
     import socket
     calls = []
@@ -129,41 +103,6 @@ def test_set_hostname_skips_same_and_invalid(monkeypatch):
     assert s.set_hostname(None) == [] and s.set_hostname(socket.gethostname()) == []
     assert s.set_hostname("bad name") == ["hostname 'bad name' is not valid; not set"]
     assert s.set_hostname("vigil-test-host") == [] and calls == ["vigil-test-host"]
-
-
-def test_bring_up_in_order_never_raises(tmp_path, monkeypatch):
-    """system.bring_up, every side effect faked: what it returns and in which order."""
-    import socket
-
-    from vigil.boot import fstab, system
-    from vigil.boot.cmdline import Cmdline
-    (tmp_path / "etc/vigil").mkdir(parents=True)
-    (tmp_path / "etc/hostname").write_text("vigil-box\n")
-    (tmp_path / "etc/timezone").write_text("UTC\n")
-    (tmp_path / "etc/fstab").write_text("tmpfs /vigil-test-no-such-dir tmpfs defaults\n"
-                                        "/dev/vigil-none none swap defaults\nbad line\n")
-    (tmp_path / "etc/vigil/vigil.toml").write_text('[system]\nlocale = "C.UTF-8"\nx = 1\n')
-    done: list[str] = []
-    monkeypatch.setattr(socket, "sethostname", lambda name: done.append(f"hostname {name}"))
-    monkeypatch.setattr(s.linux, "set_kernel_timezone", lambda west: done.append(f"tz {west}"))
-    monkeypatch.setattr(s, "minutes_west", lambda zone, root="/", when=None: 0)
-    monkeypatch.setattr(s, "rtc_is_local", lambda text: False)
-
-    def broken(tab, timeout):
-        raise RuntimeError("bug")
-    monkeypatch.setattr(fstab, "mount_all", broken)
-    monkeypatch.setattr(fstab, "remount_root", lambda tab, timeout: done.append("remount") or [])
-    problems, env = system.bring_up(Cmdline("vigil.device_timeout=0"), str(tmp_path))
-    assert env == {"LANG": "C.UTF-8", "TZ": "UTC"}
-    assert done == ["remount", "hostname vigil-box", "tz 0", "tz 0"]
-    assert problems == [
-        f"config: {tmp_path}/etc/vigil/vigil.toml: [system] unknown key 'x'",
-        f"fstab: {tmp_path}/etc/fstab:3: needs at least device, mount point and type, "
-        "got 'bad line'",
-        "fstab: mounting: internal error: RuntimeError('bug')",
-        "swap: swap /dev/vigil-none (fstab line 2): not found",
-    ]
-    assert list(problem_table(problems)) == ["config", "fstab", "fstab#2", "swap"]
 
 
 def test_shutdown_section_of_vigil_toml():
@@ -175,3 +114,14 @@ def test_shutdown_section_of_vigil_toml():
                               "power_failure": "poweroff"}
     assert problems == ["/etc/vigil/vigil.toml: [shutdown] sigterm: expected one of "
                         "poweroff, reboot, halt, ignore, got 'explode'"]
+
+
+def test_shutdown_numbers_and_actions_checked():
+    config, problems = s.parse_config({"shutdown": {"timeout": True, "power_failure": "halt"},
+                                       "boot": {"device_timeout": 2.5}}, "v.toml")
+    assert problems == ["v.toml: [shutdown] timeout must be a number of seconds"]
+    assert config.actions["power_failure"] == "halt" and config.device_timeout == 2.5
+    config, problems = s.parse_config({"shutdown": {"timeout": 0, "sigterm": 1}}, "v.toml")
+    assert problems == ["v.toml: [shutdown] timeout: must be positive",
+                        "v.toml: [shutdown] sigterm must be an action"]
+    assert config.shutdown_timeout == 120.0 and config.actions["sigterm"] == "poweroff"

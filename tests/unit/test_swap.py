@@ -19,14 +19,6 @@ def test_flags():
     assert swap.swap_flags(d)[1] == "fstab line 4: pri=99999 is out of range (0-32767)"
 
 
-def test_active():
-    text = ("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
-            "/dev/vda2                               partition\t1048572\t\t0\t\t-2\n"
-            "/swap\\040file                           file\t\t1024\t\t0\t\t-3\n")
-    assert swap.active(text) == {"/dev/vda2", "/swap file"}
-    assert swap.active("") == set()
-
-
 def test_swap_on_skips_and_reports(monkeypatch, tmp_path):
     on = tmp_path / "on"
     new = tmp_path / "new"

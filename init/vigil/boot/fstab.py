@@ -3,7 +3,9 @@
 Ordering of units after mounts: there is none to declare. Stage 1 remounts / and mounts
 every fstab entry (except `noauto` and `_netdev` ones) *before* the supervisor starts any
 unit, so every unit can rely on the local file systems being there (or, for a failed
-`nofail` entry, knowingly absent). Network file systems (`_netdev`) are left to a unit.
+`nofail` entry, knowingly absent). Network file systems (`_netdev`) are mounted by the
+`remote-fs` unit stage 1 generates, a oneshot ordered after `networking` and
+`network-online.target`; a unit that needs them says `requires = ["remote-fs"]`.
 
 Failures never stop the boot: a failed `nofail` entry is a warning; any other failure is an
 error, logged and returned as a problem (shown by `vigilctl status` under the key `fstab`).
@@ -14,38 +16,40 @@ superblocks of the block devices in /sys/class/block ourselves (ext2/3/4, xfs, b
 swap). A device that is not there yet is waited for, with a time limit.
 """
 
+import errno
 import os
 import time
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
-from vigil.boot.mounts import parse_mounts, unescape
+from vigil.boot import toml_string
+from vigil.boot.mounts import block_filesystems, parse_mounts, unescape
 from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
 
+# mount(8)'s flag options in pairs: (the option that sets an MS_* flag, the one that clears
+# it); later options win, so "ro,rw" is read-write.
+FLAG_PAIRS = (
+    ("ro", "rw", linux.MS_RDONLY), ("nosuid", "suid", linux.MS_NOSUID),
+    ("nodev", "dev", linux.MS_NODEV), ("noexec", "exec", linux.MS_NOEXEC),
+    ("sync", "async", linux.MS_SYNCHRONOUS), ("dirsync", None, linux.MS_DIRSYNC),
+    ("mand", "nomand", linux.MS_MANDLOCK), ("noatime", "atime", linux.MS_NOATIME),
+    ("nodiratime", "diratime", linux.MS_NODIRATIME), ("relatime", "norelatime", linux.MS_RELATIME),
+    ("strictatime", "nostrictatime", linux.MS_STRICTATIME),
+    ("lazytime", "nolazytime", linux.MS_LAZYTIME), ("silent", "loud", linux.MS_SILENT),
+    ("bind", None, linux.MS_BIND), ("rbind", None, linux.MS_BIND | linux.MS_REC),
+    # user and users imply noexec, nosuid and nodev unless a later option says otherwise.
+    ("user", None, linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV),
+    ("users", None, linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV),
+    ("owner", None, linux.MS_NOSUID | linux.MS_NODEV),
+    ("group", None, linux.MS_NOSUID | linux.MS_NODEV),
+)
 # option -> (flags to set, flags to clear)
 FLAG_OPTIONS: dict[str, tuple[int, int]] = {
-    "ro": (linux.MS_RDONLY, 0), "rw": (0, linux.MS_RDONLY),
-    "nosuid": (linux.MS_NOSUID, 0), "suid": (0, linux.MS_NOSUID),
-    "nodev": (linux.MS_NODEV, 0), "dev": (0, linux.MS_NODEV),
-    "noexec": (linux.MS_NOEXEC, 0), "exec": (0, linux.MS_NOEXEC),
-    "sync": (linux.MS_SYNCHRONOUS, 0), "async": (0, linux.MS_SYNCHRONOUS),
-    "dirsync": (linux.MS_DIRSYNC, 0),
-    "mand": (linux.MS_MANDLOCK, 0), "nomand": (0, linux.MS_MANDLOCK),
-    "noatime": (linux.MS_NOATIME, 0), "atime": (0, linux.MS_NOATIME),
-    "nodiratime": (linux.MS_NODIRATIME, 0), "diratime": (0, linux.MS_NODIRATIME),
-    "relatime": (linux.MS_RELATIME, 0), "norelatime": (0, linux.MS_RELATIME),
-    "strictatime": (linux.MS_STRICTATIME, 0), "nostrictatime": (0, linux.MS_STRICTATIME),
-    "lazytime": (linux.MS_LAZYTIME, 0), "nolazytime": (0, linux.MS_LAZYTIME),
-    "silent": (linux.MS_SILENT, 0), "loud": (0, linux.MS_SILENT),
-    "bind": (linux.MS_BIND, 0), "rbind": (linux.MS_BIND | linux.MS_REC, 0),
-    # mount(8): user and users imply noexec, nosuid, nodev unless a later option says otherwise.
-    "user": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "users": (linux.MS_NOEXEC | linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "owner": (linux.MS_NOSUID | linux.MS_NODEV, 0),
-    "group": (linux.MS_NOSUID | linux.MS_NODEV, 0),
+    **{on: (flag, 0) for on, _off, flag in FLAG_PAIRS},
+    **{off: (0, flag) for _on, off, flag in FLAG_PAIRS if off},
 }
 # Meaningful to mount(8) or to us, never to the kernel.
 USERSPACE_OPTIONS = {"defaults", "auto", "noauto", "nofail", "_netdev", "nouser", "remount",
@@ -199,6 +203,15 @@ def probe(head: bytes) -> dict[str, str]:
     return {}
 
 
+def probe_device(path: str) -> dict[str, str]:
+    """probe() of what the device holds; {} when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return probe(f.read(65536 + 4096))
+    except OSError:
+        return {}
+
+
 def _block_devices() -> list[str]:
     try:
         return sorted(os.listdir("/sys/class/block"))
@@ -214,11 +227,7 @@ def _scan_superblocks(tag: str, value: str) -> str | None:
             if f"PARTNAME={value}" in uevent.splitlines():
                 return dev
             continue
-        try:
-            with open(dev, "rb") as f:
-                found = probe(f.read(65536 + 4096))
-        except OSError:
-            continue
+        found = probe_device(dev)
         want = value.lower() if tag == "UUID" else value
         have = found.get(tag, "")
         if (have.lower() if tag == "UUID" else have) == want and have:
@@ -328,49 +337,38 @@ def run_fsck(device: str, fstype: str) -> str | None:
     return f"fsck found errors it could not correct (exit status {code})"
 
 
-def _fs_types() -> list[str]:
-    """File system types worth trying for `auto` (those that need a device)."""
-    out = []
-    for line in read_text("/proc/filesystems").splitlines():
-        f = line.split()
-        if len(f) == 1:
-            out.append(f[0])
-    return out
+def mount_device(source: str, target: str, fstype: str | None, flags: int, data: str) -> str:
+    """mount(2) with the type given, or (None, "", "auto") the one the superblock names, or
+    else each type the kernel can mount from a device. Returns the type that worked.
+
+    Probing first matters: a wrong guess is logged by the kernel, and ext3 and ext2 come
+    before ext4 in its list (the ext4 driver answers all three).
+    """
+    if fstype in (None, "", "auto"):
+        found = probe_device(source).get("TYPE")
+        types = [found] if found else block_filesystems(read_text("/proc/filesystems"))
+    else:
+        types = [fstype]
+    last: OSError | None = None
+    for kind in types:
+        try:
+            linux.mount(source, target, kind, flags, data or None)
+            return kind
+        except OSError as e:   # EINVAL: not this type; keep the most telling error
+            if last is None or e.errno != errno.EINVAL:
+                last = e
+    raise last or OSError(errno.ENODEV, f"mount {target}: no file system type to try")
 
 
 def _mount(source: str, entry: Entry) -> None:
-    fstype = entry.fstype
-    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
-        try:
-            with open(source, "rb") as f:
-                fstype = probe(f.read(65536 + 4096)).get("TYPE", "")
-        except OSError:
-            fstype = ""
-    if fstype in ("auto", "") and not entry.flags & linux.MS_BIND:
-        last = OSError(19, "no file system type found")
-        for kind in _fs_types():
-            try:
-                linux.mount(source, entry.target, kind, entry.flags, entry.data or None)
-                return
-            except OSError as e:
-                last = e
-        raise last
-    fstype_arg = None if entry.flags & linux.MS_BIND else fstype
-    linux.mount(source, entry.target, fstype_arg, entry.flags & ~linux.MS_RDONLY
-                if entry.flags & linux.MS_BIND else entry.flags, entry.data or None)
-    if entry.flags & linux.MS_BIND and entry.flags & (linux.MS_RDONLY | linux.MS_NOSUID
-                                                      | linux.MS_NODEV | linux.MS_NOEXEC):
+    if not entry.flags & linux.MS_BIND:
+        mount_device(source, entry.target, entry.fstype, entry.flags, entry.data)
+        return
+    linux.mount(source, entry.target, None, entry.flags & ~linux.MS_RDONLY, entry.data or None)
+    if entry.flags & (linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC):
         # A bind mount takes its flags only on a second, remounting call.
         linux.mount("none", entry.target, None,
                     linux.MS_REMOUNT | linux.MS_BIND | (entry.flags & ~linux.MS_REC), None)
-
-
-def why(e: OSError) -> str:
-    """The reason alone: linux.* errors say "mount /x: reason", and the entry names /x."""
-    plain = os.strerror(e.errno) if e.errno else ""
-    if plain and e.strerror and e.strerror.endswith(plain):
-        return plain
-    return e.strerror or str(e)
 
 
 def _fail(entry: Entry, reason: str, problems: list[str]) -> None:
@@ -400,16 +398,16 @@ def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) ->
     if entry.passno > 0 and read_only and needs_device(entry):
         device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
         if device:
-            why = run_fsck(device, entry.fstype)
-            if why:
-                _fail(entry, why + "; / stays read-only", problems)
+            fsck_failed = run_fsck(device, entry.fstype)
+            if fsck_failed:
+                _fail(entry, fsck_failed + "; / stays read-only", problems)
                 return problems
     try:
         linux.mount("", "/", None, linux.MS_REMOUNT | entry.flags, entry.data or None)
         logs.say("remounted / " + ("read-only" if entry.flags & linux.MS_RDONLY else
                                    "read-write"))
     except OSError as e:
-        _fail(entry, f"remount: {why(e)}", problems)
+        _fail(entry, f"remount: {linux.why(e)}", problems)
     return problems
 
 
@@ -420,15 +418,15 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
         if entry.target == "/" or entry.noauto:
             continue
         if entry.netdev:
-            logs.say(f"fstab line {entry.line}: {entry.target} needs the network; not "
-                     "mounted at boot")
+            logs.say(f"fstab line {entry.line}: {entry.target} needs the network: the "
+                     "remote-fs unit mounts it")
             continue
         if entry.target in parse_mounts(read_text("/proc/self/mounts")):
             continue
         try:
             mount_entry(entry, default_timeout)
         except OSError as e:
-            _fail(entry, why(e), problems)
+            _fail(entry, linux.why(e), problems)
     return problems
 
 
@@ -438,17 +436,43 @@ def mount_entry(entry: Entry, default_timeout: float) -> None:
     if needs_device(entry):
         device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
         if device is None:
-            raise OSError(19, "device not found")   # ENODEV
+            raise OSError(errno.ENODEV, "device not found")
         source = device
         if entry.passno > 0:
-            why = run_fsck(device, entry.fstype)
-            if why:
-                raise OSError(5, why)
+            fsck_failed = run_fsck(device, entry.fstype)
+            if fsck_failed:
+                raise OSError(errno.EIO, fsck_failed)
     elif entry.flags & linux.MS_BIND and not os.path.exists(source):
-        raise OSError(2, f"bind source {source} does not exist")
+        raise OSError(errno.ENOENT, f"bind source {source} does not exist")
     os.makedirs(entry.target, exist_ok=True)
     _mount(source, entry)
     logs.say(f"mounted {entry.target}")
+
+
+# Each target in turn, so one server that does not answer does not keep the others out;
+# mount(8) reads the entry's options from fstab itself (nofail included).
+REMOTE_FS_SCRIPT = ('failed=0; for target in "$@"; do mkdir -p "$target" && '
+                    '{ mountpoint -q "$target" || mount "$target"; } || failed=1; done; '
+                    'exit $failed')
+
+
+def remote_fs_unit(tab: Fstab) -> dict[str, str]:
+    """The remote-fs unit (name -> TOML text) for the _netdev entries; {} when there are
+    none. Pure."""
+    targets = [e.target for e in tab.mounts if e.netdev and not e.noauto]
+    if not targets:
+        return {}
+    argv = ["/bin/sh", "-c", REMOTE_FS_SCRIPT, "remote-fs", *targets]
+    return {"remote-fs": (
+        "# Generated by vigil at boot from the _netdev entries of /etc/fstab.\n"
+        "[unit]\n"
+        'description = "remote file systems of /etc/fstab (_netdev)"\n'
+        'after = ["networking", "network-online.target"]\n'
+        'wants = ["networking", "network-online.target"]\n'
+        "\n[service]\n"
+        'type = "oneshot"\n'
+        f"exec = [{', '.join(toml_string(a) for a in argv)}]\n"
+    )}
 
 
 def load(root: str = "/") -> Fstab:

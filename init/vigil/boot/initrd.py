@@ -20,7 +20,6 @@ has one); when it exits, vigil goes on supervising the initramfs.
 
 import os
 import signal
-import stat
 import sys
 import time
 from collections.abc import Callable
@@ -100,16 +99,6 @@ def parse_module_list(text: str) -> list[str]:
     return [w for line in text.splitlines() for w in line.split("#", 1)[0].split()[:1]]
 
 
-def block_filesystems(proc_filesystems: str) -> list[str]:
-    """The types the kernel can mount from a device (lines without `nodev`), in its order."""
-    out = []
-    for line in proc_filesystems.splitlines():
-        fields = line.split()
-        if len(fields) == 1:
-            out.append(fields[0])
-    return out
-
-
 def init_environment(environ: dict[str, str]) -> dict[str, str]:
     """The kernel's environment for init, without what the frozen program's bootloader
     added for itself (PyInstaller's _PYI*/_MEI* and its LD_LIBRARY_PATH)."""
@@ -170,59 +159,30 @@ def find_root(spec: str, timeout: float) -> str | None:
 
 def mount_root(device: str, p: RootPlan) -> str:
     """Mount the root device on NEWROOT; returns the type that worked."""
-    os.makedirs(NEWROOT, exist_ok=True)
-    # The superblock says the type; trying the kernel's list would log a failure for each
-    # wrong guess (ext3 and ext2 come before ext4 and the ext4 driver answers all three).
-    types = [t for t in (p.fstype or probe_type(device),) if t] \
-        or block_filesystems(read_text("/proc/filesystems"))
-    last: OSError | None = None
-    for fstype in types:
-        try:
-            linux.mount(device, NEWROOT, fstype, p.flags, p.data or None)
-            return fstype
-        except OSError as e:   # EINVAL: not this type; keep the most telling error
-            if last is None or e.errno != 22:
-                last = e
-    raise last or OSError(19, f"mount {NEWROOT}: no file system type to try")
-
-
-def probe_type(device: str) -> str | None:
     from vigil.boot import fstab
-    try:
-        with open(device, "rb") as f:
-            return fstab.probe(f.read(65536 + 4096)).get("TYPE")
-    except OSError:
-        return None
+    os.makedirs(NEWROOT, exist_ok=True)
+    return fstab.mount_device(device, NEWROOT, p.fstype, p.flags, p.data)
 
 
 def delete_tree(path: str, device: int, keep: str) -> None:
     """Remove everything under path that is on `device`, except `keep` (the new root);
     mount points (another device) are left alone. Errors are skipped: it only frees memory."""
     try:
-        entries = list(os.scandir(path))
+        with os.scandir(path) as listing:
+            entries = list(listing)   # all read before any is deleted
     except OSError:
         return
     for entry in entries:
-        full = entry.path
-        if full == keep:
-            continue
         try:
-            st = entry.stat(follow_symlinks=False)
+            if entry.path == keep or entry.stat(follow_symlinks=False).st_dev != device:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                delete_tree(entry.path, device, keep)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
         except OSError:
             continue
-        if st.st_dev != device:
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            delete_tree(full, device, keep)
-            try:
-                os.rmdir(full)
-            except OSError:
-                pass
-        else:
-            try:
-                os.unlink(full)
-            except OSError:
-                pass
 
 
 def rescue_shell(why: str) -> None:
@@ -249,6 +209,10 @@ def rescue_shell(why: str) -> None:
             continue
 
 
+class NoRoot(Exception):
+    """The new root cannot be used; the message says why."""
+
+
 def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     """Everything above; returns only when there is nothing to do or the root cannot be
     mounted (problems then says why)."""
@@ -258,29 +222,36 @@ def switch_root(cmd: Cmdline, problems: list[str]) -> None:
     if p is None:
         return None
     load_root_modules(problems)
-    device = find_root(p.spec, p.timeout)
-    if device is None:
-        problems.append(f"initramfs: root device {p.spec} did not appear within "
-                        f"{p.timeout:g} s")
+    try:
+        init = mount_new_root(p)
+    except NoRoot as e:
+        problems.append(f"initramfs: {e}")
         rescue_shell(problems[-1])
         return None
+    _switch(init)
+
+
+def mount_new_root(p: RootPlan) -> str:
+    """Find root= and mount it on NEWROOT; returns the init to exec there. Raises NoRoot."""
+    device = find_root(p.spec, p.timeout)
+    if device is None:
+        raise NoRoot(f"root device {p.spec} did not appear within {p.timeout:g} s")
     try:
         fstype = mount_root(device, p)
     except OSError as e:
-        problems.append(f"initramfs: cannot mount {device} (root={p.spec}) on {NEWROOT}: "
-                        f"{e.strerror}")
-        rescue_shell(problems[-1])
-        return None
+        raise NoRoot(f"cannot mount {device} (root={p.spec}) on {NEWROOT}: "
+                     f"{e.strerror}") from None
     init = choose_init(p.init, lambda path: os.path.lexists(NEWROOT + path))
     if init is None:
-        problems.append(f"initramfs: {p.init} is not on {device} (nor any fallback init)")
-        linux.umount(NEWROOT)
-        rescue_shell(problems[-1])
-        return None
+        try:
+            linux.umount(NEWROOT)
+        except OSError as e:   # the shell comes anyway; /newroot just stays mounted
+            logs.warn(f"initramfs: {linux.why(e)} unmounting {NEWROOT}")
+        raise NoRoot(f"{p.init} is not on {device} (nor any fallback init)")
     if init != p.init:
         logs.error(f"initramfs: {p.init} is not on {device}; running {init} instead")
     logs.say(f"initramfs: {device} ({fstype}) mounted on {NEWROOT}; switching to {init}")
-    _switch(init)
+    return init
 
 
 def _switch(init: str) -> None:  # never returns: it execs

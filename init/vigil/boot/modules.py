@@ -16,13 +16,14 @@ lookups through an alias (a module asked for by its own name is still loaded); a
 command replaces loading the module; a builtin module counts as loaded; EEXIST is success.
 """
 
+import errno
 import fnmatch
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
-from vigil.files import read_text
+from vigil.files import config_files, read_text
 
 # kmod's search order; a file name found in an earlier directory hides the later ones.
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
@@ -221,21 +222,6 @@ def parse_modprobe_conf(text: str, filename: str = "modprobe.conf",
         else:
             bad("unknown command")
     return config
-
-
-def config_files(dirs: tuple[str, ...], suffix: str = ".conf", root: str = "/") -> list[str]:
-    """Files ending in suffix across dirs, sorted by name; an earlier dir hides a later one."""
-    chosen: dict[str, str] = {}
-    for d in dirs:
-        full = os.path.join(root, d.lstrip("/"))
-        try:
-            names = os.listdir(full)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(suffix) and name not in chosen:
-                chosen[name] = os.path.join(full, name)
-    return [chosen[name] for name in sorted(chosen)]
 
 
 # --- which modules to load ---------------------------------------------------------------
@@ -460,7 +446,7 @@ def _kernel_decompress(path: str, params: str) -> None:
     try:
         linux.finit_module_compressed(fd, params)
     except OSError as e:
-        if e.errno == 17:
+        if e.errno == errno.EEXIST:
             raise
         raise OSError(e.errno, f"{os.path.basename(path)}: zstd-compressed and no zstd "
                       "decoder is importable here (the kernel could not decompress it "
@@ -482,7 +468,7 @@ def _decompress(path: str) -> bytes:
         import zstandard  # type: ignore[import-not-found]
         with open(path, "rb") as f:
             return zstandard.ZstdDecompressor().decompressobj().decompress(f.read())
-    raise OSError(8, f"{path}: unknown module file format")   # ENOEXEC
+    raise OSError(errno.ENOEXEC, f"{path}: unknown module file format")
 
 
 def run_install(command: str) -> int:
@@ -519,17 +505,12 @@ def load(steps: list[Step], moddir: str, loaded: set[str],
         try:
             load_file(path, step.params)
         except OSError as e:
-            if e.errno != 17:   # EEXIST: someone loaded it first, which is what we wanted
-                problems.append(f"module {step.name}: {_why(e)}")
+            if e.errno != errno.EEXIST:   # someone loaded it first: what we wanted
+                problems.append(f"module {step.name}: {linux.why(e)}")
                 report(problems[-1])
                 continue
         loaded.add(step.name)
     return problems
-
-
-def _why(e: OSError) -> str:
-    plain = os.strerror(e.errno) if e.errno else ""
-    return plain if plain and e.strerror and e.strerror.endswith(plain) else e.strerror or str(e)
 
 
 def load_wanted(db: ModuleDB, moddir: str, wanted: list[tuple[str, str]],

@@ -1,7 +1,8 @@
-"""The kernel's table of mounts (/proc/self/mounts), and the octal escapes it and fstab use.
+"""The kernel's tables of mounts (/proc/self/mounts) and swaps (/proc/swaps), and the octal
+escapes they and fstab use.
 
-Pure and light: stage 1, the initramfs stage and stage 3 all read the table through this,
-without importing the fstab machinery.
+Pure and light: stage 1, the initramfs stage and stage 3 all read the tables through this,
+without importing the fstab machinery (nor dataclasses) into PID 1.
 """
 
 from vigil.files import read_text
@@ -33,3 +34,19 @@ def parse_mounts(text: str) -> dict[str, tuple[str, str, str]]:
 
 def current() -> dict[str, tuple[str, str, str]]:
     return parse_mounts(read_text("/proc/self/mounts"))
+
+
+def block_filesystems(proc_filesystems: str) -> list[str]:
+    """The types the kernel can mount from a device (lines without `nodev`), in its order."""
+    out = []
+    for line in proc_filesystems.splitlines():
+        fields = line.split()
+        if len(fields) == 1:
+            out.append(fields[0])
+    return out
+
+
+def active_swaps(swaps_text: str) -> set[str]:
+    """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
+    return {unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
+            if line.split()}

@@ -1,4 +1,4 @@
-"""System settings at boot: hostname, timezone, locale, random seed, and vigil.toml.
+"""System settings at boot: hostname, timezone, locale, and vigil.toml.
 
 Debian's own files are the default (/etc/hostname, /etc/timezone or the /etc/localtime link,
 /etc/default/locale, /etc/adjtime); the optional /etc/vigil/vigil.toml overrides them:
@@ -26,10 +26,10 @@ import os
 from dataclasses import dataclass, field
 
 from vigil import linux, logs
+from vigil.boot import problem
 from vigil.files import read_text
 
 CONFIG = "etc/vigil/vigil.toml"
-RANDOM_SEED = "var/lib/vigil/random-seed"   # saved at shutdown by vigil.shutdown
 LOCALE_KEYS = {"LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_TIME",
                "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES", "LC_PAPER", "LC_NAME",
                "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION"}
@@ -52,81 +52,109 @@ class Config:
 ACTIONS = ("poweroff", "reboot", "halt", "ignore")
 
 
-# key -> (accepted types, what to say when wrong)
-_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], str]]] = {
-    "system": {"hostname": ((str,), "a string"), "timezone": ((str,), "a string"),
-               "locale": ((str, dict), "a string or a table"), "udev": ((str,), "a path")},
-    "boot": {"modules": ((list,), "a list of names"), "coldplug": ((bool,), "true or false"),
-             "device_timeout": ((int, float), "a number of seconds")},
-    "shutdown": {"timeout": ((int, float), "a number of seconds"),
-                 "sigterm": ((str,), "an action"), "ctrl_alt_del": ((str,), "an action"),
-                 "power_failure": ((str,), "an action")},
+# --- checks: each takes the TOML value and returns what is stored; TypeError: the wrong
+# kind of value (the row says what it must be), ValueError: the right kind, a bad value.
+
+def _string(v: object) -> str:
+    if not isinstance(v, str):
+        raise TypeError
+    return v
+
+
+def _hostname(v: object) -> str:
+    if not valid_hostname(_string(v)):
+        raise ValueError(f"{v!r} is not a valid host name")
+    return str(v)
+
+
+def _locale(v: object) -> dict[str, str]:
+    if isinstance(v, str):
+        return {"LANG": v}
+    if not isinstance(v, dict):
+        raise TypeError
+    bad = [k for k, x in v.items() if k not in LOCALE_KEYS or not isinstance(x, str)]
+    if bad:
+        raise ValueError(f"not a locale variable (or not a string): {', '.join(map(str, bad))}")
+    return dict(v)
+
+
+def _names(v: object) -> list[str]:
+    if not isinstance(v, list):
+        raise TypeError
+    if not all(isinstance(x, str) for x in v):
+        raise ValueError("every module name must be a string")
+    return list(v)
+
+
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError
+    return v
+
+
+def _seconds(positive: bool):
+    def check(v: object) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError
+        if positive and v <= 0:
+            raise ValueError("must be positive")
+        if v < 0:
+            raise ValueError("must not be negative")
+        return float(v)
+    return check
+
+
+def _action(v: object) -> str:
+    if _string(v) not in ACTIONS:
+        raise ValueError(f"expected one of {', '.join(ACTIONS)}, got {v!r}")
+    return str(v)
+
+
+# (section, key) -> (what the value must be, check, where it goes: a Config attribute, or
+# "attribute.key" for an item of a dict attribute).
+SCHEMA = {
+    ("system", "hostname"): ("a string", _hostname, "hostname"),
+    ("system", "timezone"): ("a string", _string, "timezone"),
+    ("system", "locale"): ("a string or a table", _locale, "locale"),
+    ("system", "udev"): ("a path", _string, "udev"),
+    ("boot", "modules"): ("a list of names", _names, "modules"),
+    ("boot", "coldplug"): ("true or false", _bool, "coldplug"),
+    ("boot", "device_timeout"): ("a number of seconds", _seconds(False), "device_timeout"),
+    ("shutdown", "timeout"): ("a number of seconds", _seconds(True), "shutdown_timeout"),
+    ("shutdown", "sigterm"): ("an action", _action, "actions.sigterm"),
+    ("shutdown", "ctrl_alt_del"): ("an action", _action, "actions.ctrl_alt_del"),
+    ("shutdown", "power_failure"): ("an action", _action, "actions.power_failure"),
 }
+SECTIONS = tuple(dict.fromkeys(section for section, _key in SCHEMA))
 
 
 def parse_config(raw: dict, filename: str = "/" + CONFIG) -> tuple[Config, list[str]]:
     """A vigil.toml already decoded by tomllib -> Config and problems. Pure."""
     config, problems = Config(), []
     for section, values in raw.items():
-        if section not in _SCHEMA or not isinstance(values, dict):
+        if section not in SECTIONS or not isinstance(values, dict):
             problems.append(f"{filename}: unknown section [{section}]")
             continue
         for key, value in values.items():
-            spec = _SCHEMA[section].get(key)
-            if spec is None:
+            row = SCHEMA.get((section, key))
+            if row is None:
                 problems.append(f"{filename}: [{section}] unknown key {key!r}")
                 continue
-            types, what = spec
-            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            what, check, where = row
+            try:
+                stored = check(value)
+            except TypeError:
                 problems.append(f"{filename}: [{section}] {key} must be {what}")
                 continue
-            problem = _apply(config, key, value)
-            if problem:
-                problems.append(f"{filename}: [{section}] {key}: {problem}")
+            except ValueError as e:
+                problems.append(f"{filename}: [{section}] {key}: {e}")
+                continue
+            attr, _, item = where.partition(".")
+            if item:
+                getattr(config, attr)[item] = stored
+            else:
+                setattr(config, attr, stored)
     return config, problems
-
-
-def _apply(config: Config, key: str, value: object) -> str | None:
-    if key == "hostname":
-        assert isinstance(value, str)
-        if not valid_hostname(value):
-            return f"{value!r} is not a valid host name"
-        config.hostname = value
-    elif key == "timezone":
-        config.timezone = str(value)
-    elif key == "locale":
-        if isinstance(value, str):
-            config.locale = {"LANG": value}
-        else:
-            assert isinstance(value, dict)
-            bad = [k for k, v in value.items() if k not in LOCALE_KEYS or not isinstance(v, str)]
-            if bad:
-                return f"not a locale variable (or not a string): {', '.join(map(str, bad))}"
-            config.locale = dict(value)
-    elif key == "udev":
-        config.udev = str(value)
-    elif key == "modules":
-        assert isinstance(value, list)
-        if not all(isinstance(v, str) for v in value):
-            return "every module name must be a string"
-        config.modules = list(value)
-    elif key == "coldplug":
-        config.coldplug = bool(value)
-    elif key == "timeout":
-        assert isinstance(value, int | float)
-        if value <= 0:
-            return "must be positive"
-        config.shutdown_timeout = float(value)
-    elif key in ("sigterm", "ctrl_alt_del", "power_failure"):
-        if value not in ACTIONS:
-            return f"expected one of {', '.join(ACTIONS)}, got {value!r}"
-        config.actions[key] = str(value)
-    elif key == "device_timeout":
-        assert isinstance(value, int | float)
-        if value < 0:
-            return "must not be negative"
-        config.device_timeout = float(value)
-    return None
 
 
 def load_config(root: str = "/") -> tuple[Config, list[str]]:
@@ -254,13 +282,13 @@ def set_hostname(name: str | None) -> list[str]:
     if not name:
         return []
     if not valid_hostname(name):
-        return _problem(f"hostname {name!r} is not valid; not set")
+        return problem(f"hostname {name!r} is not valid; not set")
     if socket.gethostname() == name:
         return []
     try:
         socket.sethostname(name)
     except OSError as e:
-        return _problem(f"hostname {name}: {e.strerror}")
+        return problem(f"hostname {name}: {e.strerror}")
     logs.say(f"hostname {name}")
     return []
 
@@ -273,46 +301,15 @@ def set_timezone(zone: str | None, root: str = "/") -> list[str]:
         return []
     west = minutes_west(zone, root)
     if west is None:
-        return _problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
+        return problem(f"timezone {zone}: no such zone in /usr/share/zoneinfo")
     try:
         if not rtc_is_local(read_text(os.path.join(root, "etc/adjtime"))):
             linux.set_kernel_timezone(0)
         linux.set_kernel_timezone(west)
     except OSError as e:
-        return _problem(f"timezone {zone}: {e.strerror}")
+        return problem(f"timezone {zone}: {e.strerror}")
     return []
 
-
-def load_random_seed(root: str = "/") -> list[str]:
-    """Mix the seed saved at the last shutdown into the kernel's pool, then replace the
-    file, so that a crash before the next shutdown does not reuse the same seed."""
-    path = os.path.join(root, RANDOM_SEED)
-    try:
-        with open(path, "rb") as f:
-            seed = f.read(4096)
-    except FileNotFoundError:
-        return []   # first boot: shutdown will save one
-    except OSError as e:
-        return _problem(f"random seed {path}: {e.strerror}")
-    try:
-        with open("/dev/urandom", "wb") as f:
-            f.write(seed)
-    except OSError as e:
-        return _problem(f"random seed: writing /dev/urandom: {e.strerror}")
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        try:
-            os.write(fd, os.urandom(len(seed) or 512))
-        finally:
-            os.close(fd)
-    except OSError as e:   # a read-only root: shutdown saves a fresh one anyway
-        logs.warn(f"random seed {path} not refreshed: {e.strerror}")
-    return []
-
-
-def _problem(message: str) -> list[str]:
-    logs.error(message)
-    return [message]
 
 
 def environment(zone: str | None, locale_env: dict[str, str]) -> dict[str, str]:

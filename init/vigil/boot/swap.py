@@ -5,11 +5,12 @@ swapon(8) does. What /proc/swaps already lists is skipped. A swap that cannot be
 is logged and the boot goes on without it (a `nofail` entry only warns).
 """
 
+import errno
 import os
 
 from vigil import linux, logs
 from vigil.boot import fstab
-from vigil.boot.mounts import unescape
+from vigil.boot.mounts import active_swaps
 from vigil.files import read_text
 
 
@@ -28,12 +29,6 @@ def swap_flags(entry: fstab.Entry) -> tuple[int, str | None]:
     if entry.option_value("discard") is not None:
         flags |= linux.SWAP_FLAG_DISCARD
     return flags, None
-
-
-def active(swaps_text: str) -> set[str]:
-    """Paths listed in /proc/swaps (header line first; spaces written as \\040)."""
-    return {unescape(line.split()[0]) for line in swaps_text.splitlines()[1:]
-            if line.split()}
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -70,14 +65,14 @@ def swap_on(entries: list[fstab.Entry],
         if path is None:
             fail("not found")
             continue
-        on = active(read_text("/proc/swaps"))
+        on = active_swaps(read_text("/proc/swaps"))
         if path in on or any(_same_file(path, p) for p in on):
             continue
         try:
             linux.swapon(path, flags)
             logs.say(f"swap on {path}")
         except OSError as e:
-            if e.errno == 16:   # EBUSY: already in use as swap (by another name)
+            if e.errno == errno.EBUSY:   # already in use as swap (by another name)
                 continue
-            fail(fstab.why(e))
+            fail(linux.why(e))
     return problems

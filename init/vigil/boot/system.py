@@ -1,31 +1,71 @@
 """Stage 1 after the essential mounts: one call brings the machine up to where units can run.
 
-In order: kernel modules (the command line, vigil.toml, /etc/modules, modules-load.d), the
-drivers of devices already present (coldplug, unless udev is configured to do it), / remounted
-as fstab says, the rest of fstab mounted, swap, then hostname, timezone, locale and the random
-seed. Every step skips what is already done and none of them raises: what fails is logged
-and comes back as a problem line "AREA: what went wrong" (AREA is config, modules, fstab,
-swap or system; `vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
+In order: vigil.toml (read once), kernel modules (the command line, vigil.toml,
+/etc/modules, modules-load.d), the drivers of devices already present (coldplug, unless
+vigil.toml turns it off), / remounted as fstab says, the rest of fstab mounted, swap, the
+files Debian's initscripts made (/run/lock, /run/utmp, links, /tmp cleaned), sysctl.d and
+/etc/sysctl.conf, the loopback interface, then hostname, timezone, locale and the random
+seed, and last the units that depend on what this machine has (udev, remote-fs for the
+_netdev entries of fstab), written to /run/vigil/units. Every step skips what is already
+done and none of them raises: what fails is logged and comes back as a problem line
+"AREA: what went wrong" (AREA is config, modules, fstab, swap, system, sysctl, network or
+udev; `vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
 
 Everything in fstab is mounted here, before the supervisor starts the first unit, so units
 need no ordering against mounts.
+
+PID 1 imports this module for `BootResult` and `rescue_mode`; the steps themselves run in a
+child (`vigil.child`), so what they need (fstab, modules, settings: dataclasses, subprocess,
+pyudev, zoneinfo, tomllib) is imported inside the functions that run there.
 """
 
+import os
 from collections.abc import Callable
 
 from vigil import logs
-from vigil.boot import fstab, modules, settings, swap
+from vigil.boot import problem
 from vigil.boot.cmdline import Cmdline
+from vigil.unit import RUNTIME_UNITS
 
 
-def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, str]]:
-    """Returns (problems, environment for services: TZ, LANG, LC_*).
+class BootResult:
+    """What the boot steps hand back to PID 1, through JSON. A plain class: PID 1 holds it."""
 
-    root is where configuration is read from (/etc, /lib/modules); mounts, swap and the
-    kernel settings always apply to the running system.
-    """
+    __slots__ = ("problems", "environment", "shutdown_timeout", "actions")
+
+    def __init__(self, problems: list[str], environment: dict[str, str],
+                 shutdown_timeout: float, actions: dict[str, str]):
+        self.problems = problems              # "AREA: text" lines
+        self.environment = environment        # for services: TZ, LANG, LC_*
+        self.shutdown_timeout = shutdown_timeout   # vigil.toml [shutdown] timeout
+        self.actions = actions                # sigterm, ctrl_alt_del, power_failure -> action
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_json(cls, data: object) -> "BootResult":
+        """Raises ValueError when data is not what to_json made (a child that went wrong)."""
+        if isinstance(data, dict) and set(data) == set(cls.__slots__):
+            try:
+                return cls(list(data["problems"]), dict(data["environment"]),
+                           float(data["shutdown_timeout"]), dict(data["actions"]))
+            except (TypeError, ValueError):
+                pass
+        raise ValueError(f"not a boot result: {data!r:.200}")
+
+
+def bring_up_in_child(cmdline_text: str) -> dict:
+    """child.run's entry point: bring_up, answered as JSON."""
+    return bring_up(Cmdline(cmdline_text)).to_json()
+
+
+def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
+    """The steps in order. root is where configuration is read from (/etc, /lib/modules)
+    and generated units are written to (run/vigil/units); mounts, swap and the kernel
+    settings always apply to the running system."""
+    from vigil.boot import fstab, initscripts, network, seed, settings, swap, sysctl
     problems: list[str] = []
-    config = settings.Config()
 
     def step(area: str, what: str, fn: Callable[[], list[str]]) -> None:
         try:
@@ -35,6 +75,8 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, st
             logs.error(f"{area}: {found[0]}")
         problems.extend(f"{area}: {p}" for p in found)
 
+    config = settings.Config()
+
     def read_config() -> list[str]:
         nonlocal config
         config, found = settings.load_config(root)
@@ -43,7 +85,8 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, st
         return found
 
     step("config", "vigil.toml", read_config)
-    step("modules", "loading modules", lambda: _modules(cmdline, config, root))
+    step("modules", "loading modules",
+         lambda: _modules(cmdline, config.modules, config.coldplug, root))
 
     # --- udev -------------------------------------------------------------------------
     # udev is not started in stage 1: vigil.boot.udev finds systemd-udevd or eudev and
@@ -58,11 +101,14 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, st
         tab = fstab.load(root)
         return tab.problems
 
-    timeout = _device_timeout(cmdline, config)
+    timeout = _device_timeout(cmdline, config.device_timeout)
     step("fstab", "reading fstab", read_fstab)
     step("fstab", "remounting /", lambda: fstab.remount_root(tab, timeout))
     step("fstab", "mounting", lambda: fstab.mount_all(tab, timeout))
     step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout))
+    step("system", "Debian's boot-time files", lambda: initscripts.run_all(root))
+    step("sysctl", "sysctl", lambda: sysctl.apply(root))
+    step("network", "loopback", network.loopback_up)
 
     zone: str | None = None
     locale_env: dict[str, str] = {}
@@ -73,23 +119,28 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> tuple[list[str], dict[str, st
         zone = settings.timezone(config, root)
         found += settings.set_timezone(zone, root)
         locale_env = settings.locale(config, root)
-        return found + settings.load_random_seed(root)
+        return found + seed.load(root)
 
     step("system", "settings", system_settings)
-    return problems, settings.environment(zone, locale_env)
+    step("udev", "udev units", lambda: udev_units(config.udev, root))
+    step("fstab", "remote-fs unit", lambda: write_units(fstab.remote_fs_unit(tab), root))
+    return BootResult(problems, settings.environment(zone, locale_env),
+                      config.shutdown_timeout, dict(config.actions))
 
 
-def _device_timeout(cmdline: Cmdline, config: settings.Config) -> float:
+def _device_timeout(cmdline: Cmdline, default: float) -> float:
     value = cmdline.get("vigil.device_timeout")
     try:
-        return float(value) if value else config.device_timeout
+        return float(value) if value else default
     except ValueError:
         logs.warn(f"vigil.device_timeout={value} is not a number")
-        return config.device_timeout
+        return default
 
 
-def _modules(cmdline: Cmdline, config: settings.Config, root: str) -> list[str]:
-    import os
+def _modules(cmdline: Cmdline, extra: list[str], coldplug: bool, root: str) -> list[str]:
+    """Load what the command line, vigil.toml's [boot] modules, /etc/modules and
+    modules-load.d ask for, in that order; then coldplug."""
+    from vigil.boot import modules
     moddir = modules.modules_dir(root)
     if not os.path.isdir(moddir):
         logs.say(f"no {moddir}: a kernel without modules, nothing to load")
@@ -100,8 +151,63 @@ def _modules(cmdline: Cmdline, config: settings.Config, root: str) -> list[str]:
     loaded = modules.loaded_modules()
     wanted = modules.wanted_modules(root, cmdline.values)
     from_cmdline = len(modules.cmdline_modules(cmdline.values))
-    wanted[from_cmdline:from_cmdline] = [(name, "") for name in config.modules]
+    wanted[from_cmdline:from_cmdline] = [(name, "") for name in extra]
     problems += modules.load_wanted(db, moddir, wanted, loaded)
-    if config.coldplug and cmdline.get("vigil.coldplug") not in ("0", "no", "false"):
+    if coldplug and cmdline.get("vigil.coldplug") not in ("0", "no", "false"):
         modules.coldplug(db, moddir, loaded)
     return problems
+
+
+def udev_units(configured: str | None, root: str = "/") -> list[str]:
+    """udevd and udev-trigger into run/vigil/units, for the udev vigil.toml names ("": none)
+    or the first one found in the usual places."""
+    from vigil.boot import udev
+    found = udev.find(root, configured)
+    if found is None:
+        if configured == "":
+            logs.say("vigil.toml: no udev; devtmpfs and vigil's own coldplug only")
+            return []
+        if configured:
+            return problem(f"vigil.toml [system] udev = {configured!r}: not an executable")
+        logs.warn("no udev found: devtmpfs and vigil's own coldplug only")
+        return []
+    return write_units(udev.units(*found, root=root), root)
+
+
+def write_units(units: dict[str, str], root: str = "/") -> list[str]:
+    """Unit name -> TOML text, written to run/vigil/units; returns the problems."""
+    units_dir = os.path.join(root, RUNTIME_UNITS.lstrip("/"))
+    try:
+        os.makedirs(units_dir, exist_ok=True)
+        for name, text in units.items():
+            with open(os.path.join(units_dir, name + ".toml"), "w") as f:
+                f.write(text)
+    except OSError as e:
+        return problem(f"cannot write {', '.join(units)} to {units_dir}: {e.strerror}")
+    return []
+
+
+
+VIRTUAL_TERMINALS = 6   # Debian's inittab: a getty on tty1 to tty6
+
+
+def gettys(cmd: Cmdline, has_vts: bool) -> list[str]:
+    """The getty units to start: one on each console= of the command line, then (on a
+    machine with virtual terminals) tty1 to tty6, each once. Pure."""
+    names = [f"getty@{tty}" for tty, _baud in cmd.consoles()]
+    if has_vts:
+        names += [f"getty@tty{n}" for n in range(1, VIRTUAL_TERMINALS + 1)
+                  if f"getty@tty{n}" not in names]
+    return names
+
+
+def rescue_mode(cmd: Cmdline, init_args: list[str]) -> bool:
+    """single, rescue, S or 1 on the kernel command line (or passed to init), as sysvinit."""
+    words = set(init_args) | set(cmd.init_args) | set(cmd.values)
+    return bool(words & {"single", "rescue", "S", "s", "1", "-s", "emergency"})
+
+
+def rescue_units() -> dict[str, bool]:
+    """Unit name -> whether it is marked rescue = true (parsed in a child)."""
+    from vigil.unit import UNIT_DIRS, Catalog
+    return {n: u.rescue for n, u in Catalog(UNIT_DIRS).units.items()}

@@ -1,0 +1,55 @@
+"""The random seed: saved by stage 3, mixed into the kernel's pool by stage 1.
+
+Light on purpose: stage 3 runs in PID 1, which should not import the settings machinery
+(nor dataclasses) only to learn where the file is.
+"""
+
+import os
+
+from vigil import logs
+from vigil.boot import problem
+
+RANDOM_SEED = "/var/lib/vigil/random-seed"
+SEED_SIZE = 512
+
+
+def load(root: str = "/") -> list[str]:
+    """Mix the seed saved at the last shutdown into the kernel's pool, then replace the
+    file, so that a crash before the next shutdown does not reuse the same seed.
+    Returns the problems (each also logged)."""
+    path = os.path.join(root, RANDOM_SEED.lstrip("/"))
+    try:
+        with open(path, "rb") as f:
+            seed = f.read(4096)
+    except FileNotFoundError:
+        return []   # first boot: shutdown will save one
+    except OSError as e:
+        return problem(f"random seed {path}: {e.strerror}")
+    try:
+        with open("/dev/urandom", "wb") as f:
+            f.write(seed)
+    except OSError as e:
+        return problem(f"random seed: writing /dev/urandom: {e.strerror}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        try:
+            os.write(fd, os.urandom(len(seed) or SEED_SIZE))
+        finally:
+            os.close(fd)
+    except OSError as e:   # a read-only root: shutdown saves a fresh one anyway
+        logs.warn(f"random seed {path} not refreshed: {e.strerror}")
+    return []
+
+
+def save(root: str = "/") -> None:
+    """Stage 3: a fresh seed for the next boot (raises OSError; the caller logs it)."""
+    path = os.path.join(root, RANDOM_SEED.lstrip("/"))
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with open("/dev/urandom", "rb") as src:
+        seed = src.read(SEED_SIZE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, seed)
+    finally:
+        os.close(fd)
+
