@@ -41,6 +41,8 @@ def system_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 def plan(unit: Unit, base_env: dict[str, str], notify_socket: str = "") -> Plan:
     import grp
     import pwd
+    if unit.exec is None:   # a group, or a oneshot with no exec: nothing to spawn
+        raise SpawnError(f"{unit.name} has no command to run")
     p = Plan()
     p.argv = list(unit.exec.argv)
     p.uid = p.gid = None

@@ -20,9 +20,10 @@ from vigil.unit import Catalog, Unit, UnitError, read_in_child
 
 class Supervisor:
     def __init__(self, loop: Loop, unit_dirs: list[str], log_dir: str, runtime_dir: str,
-                 base_env: dict[str, str]):
+                 base_env: dict[str, str], import_root: str | None = None):
         self.loop = loop
         self.unit_dirs = unit_dirs
+        self.import_root = import_root      # where systemd/init.d units are imported from
         self.log_dir = log_dir
         self.runtime_dir = runtime_dir
         self.base_env = base_env
@@ -43,7 +44,7 @@ class Supervisor:
 
     # --- loading ---------------------------------------------------------------
     def load(self) -> None:
-        self.catalog = read_in_child(self.unit_dirs)
+        self.catalog = read_in_child(self.unit_dirs, self.import_root)
         for _name, err in sorted(self.catalog.errors.items()):
             logs.error(str(err))
         self.errors = dict(self.catalog.errors)
@@ -297,7 +298,7 @@ class Supervisor:
         """Re-read the unit directories: start new units, stop removed ones, restart changed
         ones, leave unchanged ones alone. A file that no longer validates keeps its old
         definition in force."""
-        new = read_in_child(self.unit_dirs)
+        new = read_in_child(self.unit_dirs, self.import_root)
         self.catalog = new
         summary: dict[str, list[str]] = {"added": [], "removed": [], "changed": [],
                                          "invalid": []}

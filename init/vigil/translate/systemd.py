@@ -204,11 +204,36 @@ def _finish(st: State, path: str) -> None:
     service.setdefault("restart", "never")   # systemd's default is Restart=no
     if any(k.startswith("exec") for k in service):
         service["expand_environment"] = True
+    _unordered_pulls(st)
     directives.finish_outputs(st)
     if st.environment:
         service["environment"] = dict(st.environment)
     if st.limits:
         service["limits"] = dict(st.limits)
+
+
+def _unordered_pulls(st: State) -> None:
+    """systemd's Wants=/Requires= pull a unit in without ordering; vigil's also order after
+    it. A unit ordered Before= what it pulls in (networking.service and network.target)
+    would be a cycle: that pull is dropped (the other unit is ordered after it anyway)."""
+    unit = st.raw["unit"]
+    before, after = set(unit.get("before", ())), set(unit.get("after", ()))
+    for key in ("requires", "requisite", "wants"):
+        where = st.positions.get(f"unit.{key}", ("", 0))
+        kept = []
+        for name in unit.get(key, ()):
+            if name in before:
+                st.notes.append((*where, f"{key}: {name} is also Before=: vigil's {key} would "
+                                 "order this unit after it, so it is not pulled in"))
+            else:
+                if name not in after:
+                    st.notes.append((*where, f"{key}: {name}: vigil also starts this unit "
+                                     "after it (systemd would not order them)"))
+                kept.append(name)
+        if kept:
+            unit[key] = kept
+        else:
+            unit.pop(key, None)
 
 
 def _vigil_words(cmd: syntax.CommandLine, st: State, a) -> list[str]:
