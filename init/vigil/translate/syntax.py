@@ -49,24 +49,25 @@ def parse(text: str, path: str) -> tuple[list[Assignment], list[tuple[str, int, 
     out: list[Assignment] = []
     notes: list[tuple[str, int, str]] = []
     section = ""
-    pending, start = "", 0
+    pending: list[str] = []     # the pieces of a continued line (joined once: no n^2)
+    size, start = 0, 0
     lines = text.split("\n")
     for number, raw in enumerate(lines, 1):
         raw = raw.rstrip("\r")
         if pending and raw.lstrip(WHITESPACE)[:1] in tuple(COMMENTS):
             continue
-        line = pending + raw if pending else raw
         if not pending:
-            start = number
-        if len(line) > LINE_MAX:
+            start, size = number, 0
+        size += len(raw)
+        if size > LINE_MAX:
             raise SyntaxProblem(path, start, f"a line longer than {LINE_MAX} bytes")
-        if _continues(line):
-            pending = line[:-1] + " "
-            if number == len(lines):  # at the end of the file: used as it is, as systemd does
-                line = pending
-            else:
+        if _continues(raw):
+            pending.append(raw[:-1] + " ")
+            if number < len(lines):
                 continue
-        pending = ""
+            raw = ""   # at the end of the file: used as it is, as systemd does
+        line = "".join(pending) + raw if pending else raw
+        pending = []
         stripped = line.strip(WHITESPACE)
         if not stripped or stripped[0] in COMMENTS:
             continue
