@@ -179,15 +179,16 @@ class _Collector:
                 continue
             path = os.path.join(host_dir, name)
             if name in skip.INITD:
-                self.out.skipped[name] = (path, skip.INITD[name])
-                continue
+                self.out.skipped[name] = (path, skip.INITD[name])  # its Provides still count
             try:
                 final = files.resolve(self.root, path)
             except files.LinkProblem as e:
-                self.out.no_header.append((path, str(e)))
+                if name not in skip.INITD:
+                    self.out.no_header.append((path, str(e)))
                 continue
             if final is None or not os.path.isfile(final):
-                self.out.no_header.append((path, "not a regular file"))
+                if name not in skip.INITD:
+                    self.out.no_header.append((path, "not a regular file"))
                 continue
             out.append((name, final))
         return out
@@ -202,7 +203,8 @@ class _Collector:
                 text = syntax.decode(files.read_bytes(final), path)
                 h = initd.header(text)
             except (syntax.SyntaxProblem, initd.NoHeader, OSError) as e:
-                self.out.no_header.append((path, str(getattr(e, "reason", e))))
+                if name not in skip.INITD:
+                    self.out.no_header.append((path, str(getattr(e, "reason", e))))
                 continue
             texts[name] = text
             for p in h.words("Provides"):
@@ -211,6 +213,8 @@ class _Collector:
         done = []
         for name in sorted(texts):
             path = self.host(f"{INITD_DIR}/{name}")
+            if name in skip.INITD:
+                continue
             systemd_unit = self.out.aliases.get(name, name)
             if systemd_unit in self.out.entries and self.out.entries[systemd_unit].origin \
                     == "systemd" or systemd_unit in self.out.skipped:
