@@ -84,18 +84,3 @@ def parse(value) -> Command:
         argv0, rest = rest[0], rest[1:]
     return Command((first, *rest), ignore_failure="-" in seen,
                    privileged="+" in seen or "!" in seen, argv0=argv0, expand=":" not in seen)
-
-
-def parse_list(value) -> tuple[Command, ...]:
-    """A list of commands; a lone string is one command."""
-    if isinstance(value, str):
-        return (parse(value),)
-    if not isinstance(value, list):
-        raise ValueError("expected a list of commands (each a string or a list of strings)")
-    out = []
-    for i, item in enumerate(value, 1):
-        try:
-            out.append(parse(item))
-        except ValueError as e:
-            raise ValueError(f"command {i}: {e}") from None
-    return tuple(out)

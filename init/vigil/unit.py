@@ -124,17 +124,17 @@ _umask = _octal(0o777, "022")
 _mode = _octal(0o7777, "0755")
 
 
-def _list_of(check_one, what: str):
+def _list_of(check_one, what: str, label=lambda i, x: repr(x)):
     """A list whose every element passes check_one; the error names the element."""
     def check(v):
         if not isinstance(v, list):
             raise ValueError(f"expected a list of {what}")
         out = []
-        for x in v:
+        for i, x in enumerate(v, 1):
             try:
                 out.append(check_one(x))
             except ValueError as e:
-                raise ValueError(f"{x!r}: {e}") from None
+                raise ValueError(f"{label(i, x)}: {e}") from None
         return tuple(out)
     return check
 
@@ -231,8 +231,13 @@ def _command(v):
     return command.parse(v)
 
 
+_command_list = _list_of(command.parse, "commands (each a string or a list of strings)",
+                         lambda i, x: f"command {i}")
+
+
 def _commands(v):
-    return command.parse_list(v)
+    """A list of commands; a lone string is one command."""
+    return (command.parse(v),) if isinstance(v, str) else _command_list(v)
 
 
 _strings = _list_of(_str, "strings")
@@ -434,17 +439,19 @@ def _specifiers(text: str, instance: str, name: str) -> str:
     if "%" not in text:
         return text
     prefix = name.split("@", 1)[0]
-    table = {"i": instance, "I": unescape(instance), "n": name, "p": prefix,
-             "P": unescape(prefix), "%": "%"}
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "%" and i + 1 < len(text) and text[i + 1] in table:
-            out.append(table[text[i + 1]])
-            i += 2
+    values = {"i": instance, "I": unescape(instance), "n": name, "p": prefix,
+              "P": unescape(prefix), "%": "%"}
+    out, rest = [], text
+    while True:   # one pass: what is put in is never read again
+        head, percent, rest = rest.partition("%")
+        out.append(head)
+        if not percent:
+            return "".join(out)
+        if rest[:1] in values and rest[:1]:
+            out.append(values[rest[0]])
+            rest = rest[1:]
         else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+            out.append("%")
 
 
 def _substitute(value, instance: str, name: str):

@@ -19,18 +19,26 @@ SIZE_LIMITS = ("as", "core", "data", "fsize", "memlock", "msgqueue", "rss", "sta
 NO_STOP_LIMIT = 86400   # vigil has no unlimited stop timeout: a day stands for infinity
 
 
+IGNORED = object()
+
+
+def _parse(st, a, parse, *args):
+    """parse(*args), or IGNORED (noted) where systemd would ignore the assignment."""
+    try:
+        return parse(*args)
+    except ValueError as e:
+        st.note(a, f"ignored: {e}")
+        return IGNORED
+
+
 def _scalar(section: str, key: str, convert=None):
     """Directive -> one vigil key; the last assignment wins, an empty one resets it."""
     def handle(st, a):
         if not a.value:
-            st.reset(section, key)
-            return
-        try:
-            value = convert(a.value) if convert else st.spec(a, a.value)
-        except ValueError as e:
-            st.note(a, f"ignored: {e}")
-            return
-        st.set(a, section, key, value)
+            return st.reset(section, key)
+        value = _parse(st, a, convert, a.value) if convert else st.spec(a, a.value)
+        if value is not IGNORED:
+            st.set(a, section, key, value)
     return handle
 
 
@@ -38,19 +46,13 @@ def _list(section: str, key: str, split=str.split, each=None):
     """Directive -> a list key; assignments add to it, an empty one resets it."""
     def handle(st, a):
         if not a.value:
-            st.reset(section, key)
+            return st.reset(section, key)
+        words = _parse(st, a, split, a.value)
+        if words is IGNORED:
             return
-        try:
-            words = split(a.value)
-        except ValueError as e:
-            st.note(a, f"ignored: {e}")
-            return
-        values = []
-        for word in words:
-            try:
-                values.append(each(st.spec(a, word)) if each else st.spec(a, word))
-            except ValueError as e:
-                st.note(a, f"ignored: {e}")
+        values = [st.spec(a, w) for w in words]
+        if each:
+            values = [v for v in (_parse(st, a, each, v) for v in values) if v is not IGNORED]
         st.add(a, section, key, values)
     return handle
 
@@ -83,12 +85,8 @@ def _exec(st, a):
     if not a.value:
         st.commands.pop(a.key, None)
         return
-    try:
-        lines = syntax.command_lines(a.value)
-    except ValueError as e:
-        st.note(a, f"ignored: {e}")
-        return
-    for cmd in lines:
+    lines = _parse(st, a, syntax.command_lines, a.value)
+    for cmd in lines if lines is not IGNORED else ():
         if cmd.ambient:
             st.note(a, "!!: credentials are applied (the kernel has ambient capabilities)")
         st.commands.setdefault(a.key, []).append((cmd, a))
@@ -121,14 +119,9 @@ def _seconds_of(text: str) -> float | int:
 def _timeout(*keys: str):
     def handle(st, a):
         if not a.value:
-            st.reset("service", *keys)
-            return
-        try:
-            seconds = syntax.timespan(a.value)
-        except ValueError as e:
-            st.note(a, f"ignored: {e}")
-            return
-        for key in keys:
+            return st.reset("service", *keys)
+        seconds = _parse(st, a, syntax.timespan, a.value)
+        for key in keys if seconds is not IGNORED else ():
             if key == "stop_timeout" and seconds in (0, syntax.INFINITY):
                 st.note(a, f"no stop limit: stop_timeout = {NO_STOP_LIMIT} (a day)")
                 st.set(a, "service", key, NO_STOP_LIMIT)
@@ -140,22 +133,13 @@ def _timeout(*keys: str):
 
 def _restart_sec(st, a):
     if not a.value:
-        st.reset("service", "restart_delay", "restart_delay_max")
-        return
-    try:
-        delay = _seconds_of(a.value)
-    except ValueError as e:
-        st.note(a, f"ignored: {e}")
-        return
-    st.set(a, "service", "restart_delay", delay)
-    st.set(a, "service", "restart_delay_max", delay)   # systemd waits the same each time
+        return st.reset("service", "restart_delay", "restart_delay_max")
+    delay = _parse(st, a, _seconds_of, a.value)
+    if delay is not IGNORED:
+        st.set(a, "service", "restart_delay", delay)
+        st.set(a, "service", "restart_delay_max", delay)   # systemd waits the same each time
 
 
-def _start_limit_interval(st, a):
-    try:
-        st.set(a, "service", "start_limit_interval", _seconds_of(a.value))
-    except ValueError as e:
-        st.note(a, f"ignored: {e}")
 
 
 def _choice(key: str, table: dict):
@@ -168,12 +152,7 @@ def _choice(key: str, table: dict):
 
 
 def _bool(section: str, key: str):
-    def handle(st, a):
-        try:
-            st.set(a, section, key, syntax.boolean(a.value))
-        except ValueError as e:
-            st.note(a, f"ignored: {e}")
-    return handle
+    return _scalar(section, key, syntax.boolean)
 
 
 def _integer(text: str) -> int:
@@ -213,14 +192,9 @@ def _pidfile(st, a):
 
 def _environment(st, a):
     if not a.value:
-        st.environment.clear()
-        return
-    try:
-        words = syntax.split(a.value)
-    except ValueError as e:
-        st.note(a, f"ignored: {e}")
-        return
-    for word in words:
+        return st.environment.clear()
+    words = _parse(st, a, syntax.split, a.value)
+    for word in words if words is not IGNORED else ():
         name, eq, value = st.spec(a, word).partition("=")
         if not eq or not name or name[0].isdigit() or not all(
                 c.isalnum() or c == "_" for c in name):
@@ -250,11 +224,10 @@ def _limit(name: str):
             st.limits.pop(name, None)
             return
         soft, sep, hard = a.value.partition(":")
-        try:
-            values = [_limit_value(name, soft.strip()), _limit_value(name, hard.strip())] \
-                if sep else _limit_value(name, soft.strip())
-        except ValueError as e:
-            st.note(a, f"ignored: {e}")
+        values = _parse(st, a, lambda: [_limit_value(name, soft.strip()),
+                                        _limit_value(name, hard.strip())]
+                        if sep else _limit_value(name, soft.strip()))
+        if values is IGNORED:
             return
         if isinstance(values, list) and values[0] == values[1]:
             values = values[0]
@@ -262,13 +235,6 @@ def _limit(name: str):
             st.limits[name] = values
             st.positions["service.limits"] = (a.path, a.line)
     return handle
-
-
-def _nice(st, a):
-    try:
-        st.set(a, "service", "nice", _integer(a.value))
-    except ValueError as e:
-        st.note(a, f"ignored: {e}")
 
 
 def _output(st, a):
@@ -321,9 +287,10 @@ HANDLERS = {
     ("Unit", "ConditionFileNotEmpty"): _condition("condition_file_not_empty"),
     ("Unit", "AssertPathExists"): _condition("assert_path_exists"),
     ("Unit", "RequiresMountsFor"): _list("unit", "requires_mounts"),
-    ("Unit", "StartLimitIntervalSec"): _start_limit_interval,
+    ("Unit", "StartLimitIntervalSec"): _scalar("service", "start_limit_interval", _seconds_of),
     ("Unit", "StartLimitBurst"): _scalar("service", "start_limit_burst", _integer),
-    ("Service", "StartLimitInterval"): _start_limit_interval,
+    ("Service", "StartLimitInterval"): _scalar("service", "start_limit_interval",
+                                               _seconds_of),
     ("Service", "StartLimitBurst"): _scalar("service", "start_limit_burst", _integer),
     ("Service", "Type"): _type,
     ("Service", "RemainAfterExit"): _bool("service", "remain_after_exit"),
@@ -348,7 +315,7 @@ HANDLERS = {
     ("Service", "Environment"): _environment,
     ("Service", "EnvironmentFile"): _list("service", "environment_file", split=lambda v: [v]),
     ("Service", "UMask"): _scalar("service", "umask", lambda v: v),
-    ("Service", "Nice"): _nice,
+    ("Service", "Nice"): _scalar("service", "nice", _integer),
     ("Service", "PIDFile"): _pidfile,
     ("Service", "RuntimeDirectory"): _directory("runtime_directory"),
     ("Service", "StateDirectory"): _directory("state_directory"),

@@ -14,14 +14,19 @@ UDEV = "vigil runs udev itself (its udevd and udev-trigger units)"
 GETTY = "vigil has its own getty@ unit"
 RESCUE = "vigil's rescue mode (single, telinit 1) does it"
 
+OUTPUT = "vigil captures services' output itself (vigilctl logs)"
+FSCK = "vigil checks file systems with fsck when it mounts fstab (stage 1)"
+UTMP = "vigil writes the utmp/wtmp boot and shutdown records itself"
+NOLOGIN = "/run is a new tmpfs at each boot: there is no /run/nologin to remove"
+INITRD = "vigil's initramfs stage does it"
+FIRSTBOOT = "a step of systemd's own first boot (or its TPM boot phases)"
+AGENTS = "answers systemd's password agents (.path units)"
+
 # vigil name -> why it is skipped
 SYSTEMD = {
-    "systemd-journald": "vigil captures services' output itself (vigilctl logs)",
-    "systemd-journald@": "vigil captures services' output itself (vigilctl logs)",
-    "systemd-journal-flush": "vigil captures services' output itself (vigilctl logs)",
-    "systemd-udevd": UDEV,
-    "systemd-udev-trigger": UDEV,
-    "systemd-udev-settle": UDEV,
+    **dict.fromkeys(("systemd-journald", "systemd-journald@", "systemd-journal-flush"),
+                    OUTPUT),
+    **dict.fromkeys(("systemd-udevd", "systemd-udev-trigger", "systemd-udev-settle"), UDEV),
     "systemd-tmpfiles-setup": "its --boot --remove is for the boot only: pulled in later by "
                               "a dependency it would empty /tmp on a running system",
     "systemd-tmpfiles-setup-dev": "devtmpfs and udev make the device nodes under vigil",
@@ -29,33 +34,23 @@ SYSTEMD = {
     "systemd-modules-load": "vigil loads modules-load.d and /etc/modules itself (stage 1)",
     "systemd-remount-fs": "vigil remounts / as fstab says (stage 1)",
     "systemd-random-seed": "vigil loads and saves the random seed itself",
-    "systemd-update-utmp": "vigil writes the utmp/wtmp boot and shutdown records itself",
-    "systemd-update-utmp-runlevel": "vigil writes the utmp/wtmp records itself",
-    "systemd-fsck-root": "vigil checks file systems with fsck when it mounts fstab (stage 1)",
-    "systemd-fsck@": "vigil checks file systems with fsck when it mounts fstab (stage 1)",
-    "systemd-fsckd": "vigil checks file systems with fsck when it mounts fstab (stage 1)",
+    **dict.fromkeys(("systemd-update-utmp", "systemd-update-utmp-runlevel"), UTMP),
+    **dict.fromkeys(("systemd-fsck-root", "systemd-fsck@", "systemd-fsckd"), FSCK),
     "systemd-logind": "it needs systemd as PID 1 (it makes session scopes through systemd "
                       "over D-Bus); on a machine without systemd elogind does its job",
-    "systemd-user-sessions": "/run is a new tmpfs at each boot: there is no /run/nologin to "
-                             "remove",
+    "systemd-user-sessions": NOLOGIN,
     "systemd-initctl": "vigil answers telinit itself",
-    "systemd-halt": STAGE3, "systemd-poweroff": STAGE3, "systemd-reboot": STAGE3,
-    "systemd-kexec": STAGE3, "systemd-exit": STAGE3,
-    "getty@": GETTY, "serial-getty@": GETTY, "autovt@": GETTY, "container-getty@": GETTY,
-    "console-getty": GETTY, "getty-static": GETTY,
-    "emergency": RESCUE, "rescue": RESCUE,
-    "initrd-cleanup": "vigil's initramfs stage does it",
-    "initrd-parse-etc": "vigil's initramfs stage does it",
-    "initrd-switch-root": "vigil's initramfs stage does it",
-    "initrd-udevadm-cleanup-db": "vigil's initramfs stage does it",
-    "systemd-machine-id-commit": "a step of systemd's own first boot",
-    "systemd-firstboot": "a step of systemd's own first boot",
-    "systemd-pcrphase": "marks systemd's boot phases in the TPM",
-    "systemd-pcrphase-initrd": "marks systemd's boot phases in the TPM",
-    "systemd-pcrphase-sysinit": "marks systemd's boot phases in the TPM",
+    **dict.fromkeys(("systemd-halt", "systemd-poweroff", "systemd-reboot", "systemd-kexec",
+                     "systemd-exit"), STAGE3),
+    **dict.fromkeys(("getty@", "serial-getty@", "autovt@", "container-getty@",
+                     "console-getty", "getty-static"), GETTY),
+    **dict.fromkeys(("emergency", "rescue"), RESCUE),
+    **dict.fromkeys(("initrd-cleanup", "initrd-parse-etc", "initrd-switch-root",
+                     "initrd-udevadm-cleanup-db"), INITRD),
+    **dict.fromkeys(("systemd-machine-id-commit", "systemd-firstboot", "systemd-pcrphase",
+                     "systemd-pcrphase-initrd", "systemd-pcrphase-sysinit"), FIRSTBOOT),
     "systemd-boot-check-no-failures": "it asks systemd for failed units",
-    "systemd-ask-password-console": "answers systemd's password agents (.path units)",
-    "systemd-ask-password-wall": "answers systemd's password agents (.path units)",
+    **dict.fromkeys(("systemd-ask-password-console", "systemd-ask-password-wall"), AGENTS),
 }
 
 # Targets that name steps of systemd's own boot and shutdown: vigil's stages are those steps.
@@ -76,11 +71,11 @@ TARGETS.update({"emergency.target": RESCUE, "rescue.target": RESCUE,
                 "system-update-pre.target": "systemd's offline updates"})
 
 INITD = {
-    "mountkernfs.sh": STAGE1, "mountdevsubfs.sh": STAGE1, "mount-configfs": STAGE1,
-    "checkroot.sh": STAGE1, "checkroot-bootclean.sh": STAGE1, "checkfs.sh": STAGE1,
-    "mountall.sh": STAGE1, "mountall-bootclean.sh": STAGE1,
-    "mountnfs.sh": "vigil mounts fstab itself (network file systems included)",
-    "mountnfs-bootclean.sh": "vigil mounts fstab itself (network file systems included)",
+    **dict.fromkeys(("mountkernfs.sh", "mountdevsubfs.sh", "mount-configfs", "checkroot.sh",
+                     "checkroot-bootclean.sh", "checkfs.sh", "mountall.sh",
+                     "mountall-bootclean.sh"), STAGE1),
+    **dict.fromkeys(("mountnfs.sh", "mountnfs-bootclean.sh"),
+                    "vigil mounts fstab itself (network file systems included)"),
     "hostname.sh": "vigil sets the hostname itself (stage 1)",
     "hwclock.sh": "the kernel sets the clock from the RTC at boot (RTC_HCTOSYS) and "
                   "keeps it when NTP synchronises it, as under systemd, which masks it",
@@ -88,10 +83,10 @@ INITD = {
     "urandom": "vigil loads and saves the random seed itself",
     "bootmisc.sh": "vigil writes utmp itself (bootmisc would empty it after vigil's boot "
                    "record) and it would make /run/nologin that nothing removes",
-    "rmnologin": "/run is a new tmpfs at each boot: there is no /run/nologin to remove",
-    "halt": STAGE3, "reboot": STAGE3, "sendsigs": STAGE3, "umountfs": STAGE3,
-    "umountnfs.sh": STAGE3, "umountroot": STAGE3,
-    "killprocs": RESCUE, "single": RESCUE,
+    "rmnologin": NOLOGIN,
+    **dict.fromkeys(("halt", "reboot", "sendsigs", "umountfs", "umountnfs.sh", "umountroot"),
+                    STAGE3),
+    **dict.fromkeys(("killprocs", "single"), RESCUE),
     "rc": "sysvinit's runner of the rc?.d links: vigil reads the links itself",
     "rcS": "sysvinit's runner of the rcS.d links: vigil reads the links itself",
 }
