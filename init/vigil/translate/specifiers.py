@@ -90,6 +90,9 @@ def resolve(text: str, ctx: Context) -> tuple[str, list[str]]:
             pieces.append(("%" + spec, False))
             i += 2
             continue
+        if spec in "hsuUgG" and ctx.user not in ("", "root"):
+            problems.append(f"%{spec}: resolved from User={ctx.user}; systemd itself gives "
+                            "root's here (it ignores User= for specifiers)")
         pieces.extend(got)
         i += 2
     return _join(pieces), problems
