@@ -86,21 +86,6 @@ def parse(value) -> Command:
                    privileged="+" in seen or "!" in seen, argv0=argv0, expand=":" not in seen)
 
 
-def parse_list(value) -> tuple[Command, ...]:
-    """A list of commands; a lone string is one command."""
-    if isinstance(value, str):
-        return (parse(value),)
-    if not isinstance(value, list):
-        raise ValueError("expected a list of commands (each a string or a list of strings)")
-    out = []
-    for i, item in enumerate(value, 1):
-        try:
-            out.append(parse(item))
-        except ValueError as e:
-            raise ValueError(f"command {i}: {e}") from None
-    return tuple(out)
-
-
 def expand(words: list[str], env: dict[str, str]) -> list[str]:
     """$VAR and ${VAR} as systemd expands them in a command: ${VAR} inside a word is its
     value; a word that is only $VAR becomes the value's words (split on white space, none

@@ -102,28 +102,100 @@ def print_status(info: dict, tty: bool) -> None:
 
 
 # --- verbs that work on the client side ------------------------------------------
-def cmd_check(dirs: list[str], as_json: bool) -> int:
+def _import_args(args: list[str], verb: str) -> tuple[list[str], str | None, bool]:
+    """(plain arguments, --import-root DIR given or None, whether it was given)."""
+    rest, root, given = [], None, False
+    i = 0
+    while i < len(args):
+        if args[i] == "--import-root":
+            if i + 1 >= len(args):
+                raise CtlError(f"{verb}: --import-root needs a directory", EXIT_USAGE)
+            root, given, i = args[i + 1], True, i + 2
+            continue
+        if args[i].startswith("--import-root="):
+            root, given = args[i].split("=", 1)[1], True
+        else:
+            rest.append(args[i])
+        i += 1
+    return rest, root, given
+
+
+def cmd_check(args: list[str], as_json: bool) -> int:
     from vigil import graph
     from vigil.unit import UNIT_DIRS, Catalog
-    catalog = Catalog(dirs or UNIT_DIRS)
+    dirs, root, given = _import_args(args, "check")
+    if not dirs and not given:
+        root = "/"   # as vigil does at boot: its own units, then the machine's
+    catalog = Catalog(dirs or UNIT_DIRS, import_root=root)
     after = graph.ordering(catalog.units)
     cycles = graph.break_cycles(after)
-    missing = sorted({(n, w) for n, u in catalog.units.items() for w in u.wants
+    missing = sorted({(n, w) for n, u in list(catalog.units.items()) for w in u.wants
                       if catalog.get(w) is None})
+    imported = {n: u for n, u in catalog.units.items() if u.origin != "toml"}
     if as_json:
-        print(json.dumps({"units": sorted(catalog.units), "templates": sorted(catalog.templates),
-                          "errors": [str(e) for _, e in sorted(catalog.errors.items())],
-                          "cycles": cycles}, indent=2))
-    else:
-        for _, err in sorted(catalog.errors.items()):
-            print(f"error: {err}")
-        for cycle in cycles:
-            print("warning: ordering cycle " + " -> ".join(cycle))
-        for name, want in missing:
-            print(f"note: {name} wants {want}, which does not exist (ignored)")
-        print(f"{len(catalog.units)} units, {len(catalog.templates)} templates, "
-              f"{len(catalog.errors)} errors")
+        print(json.dumps({
+            "units": sorted(catalog.units), "templates": sorted(catalog.templates),
+            "errors": [str(e) for _, e in sorted(catalog.errors.items())], "cycles": cycles,
+            "imported": {n: {"origin": u.origin, "path": u.path, "enabled": u.enabled,
+                             "masked": u.masked, "notes": [list(x) for x in u.notes]}
+                         for n, u in sorted(imported.items())},
+            "aliases": catalog.aliases, "shadowed": catalog.shadowed,
+            "skipped": catalog.skipped, "masks": catalog.masks,
+            "no_header": catalog.no_header, "handled": catalog.handled,
+            "ignored": catalog.ignored, "warnings": catalog.warnings}, indent=2))
+        return EXIT_ERROR if catalog.errors else EXIT_OK
+    for _, err in sorted(catalog.errors.items()):
+        print(f"error: {err}")
+    for cycle in cycles:
+        print("warning: ordering cycle " + " -> ".join(cycle))
+    for text in catalog.warnings:
+        print(f"warning: {text}")
+    for name, want in missing:
+        print(f"note: {name} wants {want}, which does not exist (ignored)")
+    for _name, unit in sorted(imported.items()):
+        for path, line, text in unit.notes:
+            print(f"note: {path}:{line}: {text}" if line else f"note: {path}: {text}")
+    for name, paths in sorted(catalog.shadowed.items()):
+        print(f"shadowed: {name}: used {paths[0]}, shadowed {', '.join(paths[1:])}")
+    for name, (path, why) in sorted(catalog.skipped.items()):
+        print(f"skipped: {name} ({path}): {why}")
+    for name, link in sorted(catalog.masks.items()):
+        print(f"masked: {name} ({link} -> /dev/null): never started")
+    for path, why in catalog.no_header:
+        print(f"not started: {path}: {why}")
+    for path, line, text in catalog.handled:
+        print(f"handled by vigil: {path}:{line}: {text}")
+    if catalog.ignored:
+        print(f"ignored: {len(catalog.ignored)} .socket, .timer, .path, .mount... unit files "
+              "(out of scope)")
+    counts = {o: sum(u.origin == o for u in imported.values())
+              for o in ("systemd", "init.d", "inittab")}
+    print(f"{len(catalog.units)} units ({', '.join(f'{v} from {k}' for k, v in counts.items())};"
+          f" {sum(u.enabled for u in catalog.units.values())} enabled), "
+          f"{len(catalog.templates)} templates, {len(catalog.errors)} errors")
     return EXIT_ERROR if catalog.errors else EXIT_OK
+
+
+def cmd_convert(args: list[str]) -> int:
+    from vigil.translate import convert
+    from vigil.unit import Catalog
+    rest, root, _given = _import_args(args, "convert")
+    usage = "usage: vigilctl convert FILE | --all -o DIR [--import-root DIR]"
+    catalog = Catalog([], import_root=root or "/")
+    try:
+        if rest[:1] == ["--all"]:
+            if len(rest) != 3 or rest[1] != "-o":
+                raise CtlError(usage, EXIT_USAGE)
+            for line in convert.convert_all(catalog, rest[2]):
+                print(line)
+            return EXIT_OK
+        if len(rest) != 1 or rest[0].startswith("-"):
+            raise CtlError(usage, EXIT_USAGE)
+        for i, (_name, text) in enumerate(convert.convert_file(catalog, rest[0])):
+            print(("\n" if i else "") + text, end="")
+    except convert.ConvertError as e:
+        raise CtlError(str(e)) from None
+    return EXIT_OK
 
 
 def cmd_tree(rows: list[dict]) -> int:
@@ -301,7 +373,11 @@ USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
   start|stop|restart UNIT...
   reload [UNIT...]         re-read the unit files; with units: reload those services
   logs UNIT [-n N] [-f]    a unit's output (default 20 lines; -n 0 for all)
-  check [DIR...]           validate unit directories offline
+  check [DIR...] [--import-root DIR]
+                           validate unit directories offline (and the systemd units,
+                           init.d scripts and inittab vigil imports from / or DIR)
+  convert FILE | --all -o DIR [--import-root DIR]
+                           a systemd unit, init.d script or inittab as vigil TOML
   tree                     each unit's processes
   dump                     effective configuration and state
   analyze                  time from start to ready, slowest first
@@ -314,7 +390,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 # verb -> (fewest, most) arguments: the protocol's verbs, and those vigilctl does itself or
 # whose words differ from the request it sends.
 VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in control.VERBS.items()},
-         "logs": (1, 4), "check": (0, None)}
+         "logs": (1, 4), "check": (0, None), "convert": (1, 5)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
@@ -373,6 +449,8 @@ def run(argv: list[str]) -> int:
     tty = sys.stdout.isatty()
     if verb == "check":
         return cmd_check(args, as_json)
+    if verb == "convert":
+        return cmd_convert(args)
     if verb == "logs":
         return cmd_logs(sock, *parse_logs_args(args))
     if verb == "tree":

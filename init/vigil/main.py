@@ -24,9 +24,12 @@ from vigil.supervisor import Supervisor
 from vigil.unit import UNIT_DIRS
 from vigil.verbs import Verbs
 
-USAGE = """usage: vigil [--units DIR]... [--log-dir DIR] [--control PATH] [--boot|--no-boot]
+USAGE = """usage: vigil [--units DIR]... [--import-root DIR] [--log-dir DIR] [--control PATH]
+             [--boot|--no-boot]
   --units DIR     a unit directory (repeatable; later ones override earlier ones by name;
                   default /usr/lib/vigil/units, /run/vigil/units, /etc/vigil/units)
+  --import-root DIR  import the systemd units, init.d scripts and inittab found under DIR
+                  (default /, and none when --units is given)
   --log-dir DIR   where service logs go (default /var/log/vigil)
   --control PATH  the control socket (default /run/vigil/control)
   --boot          do stage 1 (mounts, console, gettys) even if not the machine's PID 1
@@ -48,7 +51,7 @@ RT_POWER_SIGNALS = {signal.SIGRTMIN + 3: "halt", signal.SIGRTMIN + 4: "poweroff"
 
 def parse_args(argv: list[str]) -> dict:
     opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
-            "boot": None, "resume": -1}
+            "boot": None, "resume": -1, "import_root": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -63,7 +66,8 @@ def parse_args(argv: list[str]) -> dict:
         elif arg == "--resume" and i + 1 < len(argv) and argv[i + 1].isdigit():
             i += 1
             opts["resume"] = int(argv[i])  # the state fd of the vigil that re-exec'd us
-        elif arg in ("--units", "--log-dir", "--control") and i + 1 < len(argv):
+        elif arg in ("--units", "--log-dir", "--control", "--import-root") \
+                and i + 1 < len(argv):
             i += 1
             if arg == "--units":
                 opts["units"].append(argv[i])
@@ -75,6 +79,8 @@ def parse_args(argv: list[str]) -> dict:
             sys.stderr.write(f"vigil: unknown argument {arg!r}\n{USAGE}")
             sys.exit(2)
         i += 1
+    if not opts["units"] and opts["import_root"] is None:
+        opts["import_root"] = "/"   # the machine's own units; a test or session gives --units
     opts["units"] = opts["units"] or list(UNIT_DIRS)
     return opts
 
@@ -163,7 +169,7 @@ class Init:
         self.loop.add(sfd, lambda _mask: self.on_signals(linux.read_signals(sfd)))
         runtime_dir = os.path.dirname(self.opts["control"])
         self.sup = Supervisor(self.loop, self.opts["units"], self.opts["log_dir"], runtime_dir,
-                              spawn.system_environment(self.boot_env))
+                              spawn.system_environment(self.boot_env), self.opts["import_root"])
         self.sup.problems.update(problem_table(self.boot_problems))
         self.down = Shutdown(self.loop, self.sup, self.pid1, self.machine)
         self.down.timeout = self.shutdown_timeout

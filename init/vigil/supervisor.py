@@ -99,9 +99,11 @@ class Processes:
 
 class Supervisor:
     def __init__(self, loop: Loop, unit_dirs: list[str], log_dir: str, runtime_dir: str,
-                 base_env: dict[str, str], procs: Callable[["Supervisor"], object] = Processes):
+                 base_env: dict[str, str], import_root: str | None = None,
+                 procs: Callable[["Supervisor"], object] = Processes):
         self.loop = loop
         self.unit_dirs = unit_dirs
+        self.import_root = import_root      # where systemd/init.d units are imported from
         self.log_dir = log_dir
         self.runtime_dir = runtime_dir
         self.base_env = base_env
@@ -128,8 +130,10 @@ class Supervisor:
 
     # --- loading ---------------------------------------------------------------
     def load(self, catalog: Catalog | None = None) -> None:
-        """The units of the unit directories (parsed in a child), or of a given catalog."""
-        self.catalog = catalog if catalog is not None else read_in_child(self.unit_dirs)
+        """The units of the unit directories and the import root (parsed in a child), or
+        of a given catalog."""
+        self.catalog = catalog if catalog is not None else \
+            read_in_child(self.unit_dirs, self.import_root)
         for _name, err in sorted(self.catalog.errors.items()):
             logs.error(str(err))
         self.errors = dict(self.catalog.errors)
@@ -493,7 +497,7 @@ class Supervisor:
         """Re-read the unit directories: start new units, stop removed ones, restart changed
         ones, leave unchanged ones alone. A file that no longer validates keeps its old
         definition in force."""
-        new = catalog if catalog is not None else read_in_child(self.unit_dirs)
+        new = catalog if catalog is not None else read_in_child(self.unit_dirs, self.import_root)
         self.catalog = new
         # invalid: a changed file that does not validate (its old definition stays);
         # broken: a file that never had a valid definition (nothing runs from it)

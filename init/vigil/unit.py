@@ -124,17 +124,17 @@ _umask = _octal(0o777, "022")
 _mode = _octal(0o7777, "0755")
 
 
-def _list_of(check_one, what: str):
+def _list_of(check_one, what: str, label=lambda i, x: repr(x)):
     """A list whose every element passes check_one; the error names the element."""
     def check(v):
         if not isinstance(v, list):
             raise ValueError(f"expected a list of {what}")
         out = []
-        for x in v:
+        for i, x in enumerate(v, 1):
             try:
                 out.append(check_one(x))
             except ValueError as e:
-                raise ValueError(f"{x!r}: {e}") from None
+                raise ValueError(f"{label(i, x)}: {e}") from None
         return tuple(out)
     return check
 
@@ -231,8 +231,13 @@ def _command(v):
     return command.parse(v)
 
 
+_command_list = _list_of(command.parse, "commands (each a string or a list of strings)",
+                         lambda i, x: f"command {i}")
+
+
 def _commands(v):
-    return command.parse_list(v)
+    """A list of commands; a lone string is one command."""
+    return (command.parse(v),) if isinstance(v, str) else _command_list(v)
 
 
 _strings = _list_of(_str, "strings")
@@ -434,17 +439,19 @@ def _specifiers(text: str, instance: str, name: str) -> str:
     if "%" not in text:
         return text
     prefix = name.split("@", 1)[0]
-    table = {"i": instance, "I": unescape(instance), "n": name, "p": prefix,
-             "P": unescape(prefix), "%": "%"}
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "%" and i + 1 < len(text) and text[i + 1] in table:
-            out.append(table[text[i + 1]])
-            i += 2
+    values = {"i": instance, "I": unescape(instance), "n": name, "p": prefix,
+              "P": unescape(prefix), "%": "%"}
+    out, rest = [], text
+    while True:   # one pass: what is put in is never read again
+        head, percent, rest = rest.partition("%")
+        out.append(head)
+        if not percent:
+            return "".join(out)
+        if rest[:1] in values and rest[:1]:
+            out.append(values[rest[0]])
+            rest = rest[1:]
         else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+            out.append("%")
 
 
 def _substitute(value, instance: str, name: str):
@@ -510,19 +517,45 @@ def _merge(template: dict, instance: dict) -> dict:
     return merged
 
 
+DEPENDENCY_KEYS = ("requires", "requisite", "wants", "after", "before", "part_of",
+                   "conflicts")
+# What `vigilctl check` reports about imported units besides errors and notes.
+REPORTS = ("shadowed", "skipped", "masks", "no_header", "handled", "ignored", "warnings")
+
+
 class Catalog:
-    """The units found in a list of directories, later directories overriding earlier ones.
+    """The units found in a list of directories, later directories overriding earlier ones,
+    and, with an import root, the machine's systemd units, init.d scripts and inittab lines
+    (vigil.translate) for the names vigil's own units do not give.
 
     `units` holds every valid unit, `errors` every file that did not validate (by unit
-    name). Templates (NAME@.toml) are kept raw, so `get("NAME@X")` can make an instance
-    that has no file of its own, as getty@ttyS0 is made from getty@.toml.
+    name). Templates (NAME@.toml, NAME@.service) are kept raw, so `get("NAME@X")` can make
+    an instance that has no file of its own, as getty@ttyS0 is made from getty@.toml.
+    `aliases` maps each alias to its unit; the units' dependencies name the units
+    themselves. `gettys` maps inittab getty units to their terminal.
     """
 
-    def __init__(self, dirs: list[str], read: bool = True):
+    def __init__(self, dirs: list[str], read: bool = True, import_root: str | None = None):
         self.dirs = list(dirs)
+        self.import_root = import_root
         self.units: dict[str, Unit] = {}
         self.errors: dict[str, UnitError] = {}
-        self.templates: dict[str, tuple[str, dict, str]] = {}
+        self.templates: dict[str, dict] = {}
+        self.aliases: dict[str, str] = {}
+        self.gettys: dict[str, str] = {}
+        self.runlevel = "2"
+        # name -> [path used, paths shadowed...]; name -> (path, why); name -> mask link;
+        # [(path, why)] scripts without LSB header; [(path, line, text)] inittab lines
+        # vigil does itself; [path] out-of-scope unit files; [text]
+        self.shadowed: dict[str, list[str]] = {}
+        self.skipped: dict[str, list] = {}
+        self.masks: dict[str, str] = {}
+        self.no_header: list = []
+        self.handled: list = []
+        self.ignored: list = []
+        self.warnings: list = []
+        self.sources: dict[str, dict] = {}   # imported units: the raw dict `convert` writes
+        self._where: dict[str, dict] = {}    # imported units: key -> (path, line)
         if read:
             self._read()
 
@@ -546,7 +579,7 @@ class Catalog:
             try:
                 raw, text = read_raw(path)
                 if name.endswith("@"):
-                    self.templates[name] = (path, raw, text)
+                    self._add_template(name, path, raw, text, "toml", ())
                 elif "@" not in name:
                     self.units[name] = build(name, path, raw, text)
             except UnitError as e:
@@ -561,7 +594,88 @@ class Catalog:
                 else:
                     if unit is not None:
                         self.units[name] = unit
+        if self.import_root is not None:
+            self._import(files)
+        self._resolve_aliases()
         self._check_requires()
+
+    def _add_template(self, name, path, raw, source, origin, notes) -> None:
+        """Kept for instances made later (in PID 1, which must not split command strings:
+        they are split here), once checked with a stand-in instance."""
+        raw = {section: {k: _split_commands(k, v) for k, v in body.items()}
+               for section, body in raw.items()}
+        build(name, path, raw, source, "instance", origin, notes)
+        self.templates[name] = {"path": path, "raw": raw, "source": source, "origin": origin,
+                                "notes": [list(n) for n in notes]}
+
+    def _import(self, files: dict[str, str]) -> None:
+        from vigil.translate import imports
+        found = imports.collect(self.import_root, files)
+        for name, (path, reason, key, line) in found.errors.items():
+            self.errors[name] = UnitError(path, reason, key, line)
+        for name, entry in sorted(found.entries.items()):
+            notes = tuple(tuple(n) for n in entry.notes)
+            try:
+                if entry.template:
+                    self._add_template(name, entry.path, entry.raw, entry.positions,
+                                       entry.origin, notes)
+                    continue
+                self.units[name] = build(name, entry.path, entry.raw, entry.positions,
+                                         _instance_of(name), entry.origin, notes,
+                                         entry.masked)
+                self.sources[name] = entry.raw
+                self._where[name] = entry.positions
+            except UnitError as e:
+                self.errors[name] = e
+        self.aliases.update(found.aliases)
+        self.gettys, self.runlevel = dict(found.gettys), found.runlevel
+        self.shadowed.update(found.shadowed)
+        self.skipped = {n: list(v) for n, v in found.skipped.items()}
+        self.masks, self.no_header = dict(found.masks), [list(x) for x in found.no_header]
+        self.handled, self.ignored = [list(x) for x in found.handled], list(found.ignored)
+
+    def _resolve_aliases(self) -> None:
+        """Each unit's `aliases` answer for it, unless a unit has that name; dependencies
+        naming an alias then name the unit itself."""
+        for name, unit in sorted(self.units.items(), key=lambda x: (x[1].origin != "toml",
+                                                                    x[0])):
+            for alias in unit.aliases:
+                owner = self.aliases.get(alias)
+                if alias in self.units or alias in self.templates:
+                    if alias != name:
+                        self.warnings.append(f"{name}: alias {alias} ignored: a unit has "
+                                             "that name")
+                elif owner and owner != name:
+                    self.warnings.append(f"{name}: alias {alias} ignored: it is {owner}'s")
+                else:
+                    self.aliases[alias] = name
+        for alias in [a for a in self.aliases if a in self.units]:
+            del self.aliases[alias]   # a real unit of that name wins (its file shadows)
+        for unit in self.units.values():
+            self._rewrite(unit)
+
+    def resolve(self, name: str) -> str:
+        """The unit an alias stands for (an instance of an aliased template too)."""
+        seen: set[str] = set()
+        while name not in seen:
+            seen.add(name)
+            if name in self.aliases:
+                name = self.aliases[name]
+            elif "@" in name and name.split("@", 1)[0] + "@" in self.aliases:
+                prefix, instance = name.split("@", 1)
+                name = self.aliases[prefix + "@"] + instance
+            else:
+                break
+        return name
+
+    def _rewrite(self, unit: Unit) -> None:
+        if not self.aliases:
+            return
+        for key in DEPENDENCY_KEYS:
+            names = getattr(unit, key)
+            resolved = tuple(dict.fromkeys(self.resolve(n) for n in names))
+            if resolved != names:
+                setattr(unit, key, resolved)
 
     def _instance(self, name: str, files: dict[str, str] | None = None) -> Unit | None:
         prefix, instance = name.split("@", 1)
@@ -572,10 +686,11 @@ class Catalog:
         raw, text = read_raw(path) if path else ({}, "")
         if template is None:
             return build(name, path, raw, text, instance)
-        tpath, traw, ttext = template
-        merged = _merge(traw, raw)
+        merged = _merge(template["raw"], raw)
         try:
-            return build(name, path or tpath, merged, text or ttext, instance)
+            return build(name, path or template["path"], merged, text or template["source"],
+                         instance, template["origin"] if not path else "toml",
+                         tuple(tuple(n) for n in template["notes"]))
         except UnitError as e:
             if path:  # report against the file the key came from
                 raise UnitError(path, e.reason, e.key, _line_of(text, *e.key.split(".", 1))
@@ -583,7 +698,8 @@ class Catalog:
             raise
 
     def get(self, name: str) -> Unit | None:
-        """A unit by name, making a template instance on demand."""
+        """A unit by name or alias, making a template instance on demand."""
+        name = self.resolve(name)
         if name in self.units or name in self.errors:
             return self.units.get(name)
         if "@" in name and not name.endswith("@"):
@@ -593,6 +709,7 @@ class Catalog:
                 self.errors[name] = e
                 return None
             if unit is not None:
+                self._rewrite(unit)
                 self.units[name] = unit
                 self._check_requires()
             return unit
@@ -608,43 +725,72 @@ class Catalog:
                     if self.get(dep) is None:
                         reason = (f"required unit {dep!r} is invalid" if dep in self.errors
                                   else f"required unit {dep!r} does not exist")
-                        self.errors[name] = UnitError(
-                            unit.path, reason, key="unit.requires",
-                            line=_line_of(read_text(unit.path), "unit", "requires"))
+                        path, line = _locate(unit.path, self._where.get(name) or
+                                             read_text(unit.path), "unit", "requires")
+                        self.errors[name] = UnitError(path, reason, key="unit.requires",
+                                                      line=line)
                         del self.units[name]
                         changed = True
                         break
                 if changed:
                     break
 
-
     # --- passing a catalog from the parsing child to PID 1 (see read_in_child) -------
     def to_json(self) -> dict:
-        return {"dirs": self.dirs,
+        return {"dirs": self.dirs, "import_root": self.import_root,
                 "units": {n: u.to_json() for n, u in self.units.items()},
                 "errors": {n: [e.path, e.reason, e.key, e.line] for n, e in self.errors.items()},
-                "templates": self.templates}
+                "templates": self.templates, "aliases": self.aliases, "gettys": self.gettys,
+                "runlevel": self.runlevel, **{r: getattr(self, r) for r in REPORTS}}
 
     @classmethod
     def from_json(cls, data: dict) -> "Catalog":
-        c = cls(data["dirs"], read=False)
+        c = cls(data["dirs"], read=False, import_root=data.get("import_root"))
         c.units = {n: Unit.from_json(n, u) for n, u in data["units"].items()}
         c.errors = {n: UnitError(*e) for n, e in data["errors"].items()}
-        c.templates = {n: tuple(t) for n, t in data["templates"].items()}
+        c.templates = dict(data["templates"])
+        c.aliases, c.gettys = dict(data.get("aliases", {})), dict(data.get("gettys", {}))
+        c.runlevel = data.get("runlevel", "2")
+        for report in REPORTS:
+            setattr(c, report, data.get(report, getattr(c, report)))
         return c
 
 
-def _read_as_json(dirs: list[str]) -> dict:
-    return Catalog(dirs).to_json()
+def _instance_of(name: str) -> str:
+    return name.split("@", 1)[1] if "@" in name else ""
 
 
-def read_in_child(dirs: list[str]) -> Catalog:
-    """Parse the unit files in a forked child (see vigil.child): PID 1 never imports the
-    TOML parser, and a parser bug or a hostile file can at worst kill that child."""
+def _split_commands(key: str, value):
+    """A template's command strings as lists (shlex runs here, in the parsing child)."""
+    if key == "exec" and isinstance(value, str):
+        try:
+            return command.split(value)
+        except ValueError:
+            return value
+    if key.startswith("exec_") and isinstance(value, (str, list)):
+        items = [value] if isinstance(value, str) else value
+        out = []
+        for item in items:
+            try:
+                out.append(command.split(item) if isinstance(item, str) else item)
+            except ValueError:
+                out.append(item)
+        return out
+    return value
+
+
+def _read_as_json(dirs: list[str], import_root: str | None) -> dict:
+    return Catalog(dirs, import_root=import_root).to_json()
+
+
+def read_in_child(dirs: list[str], import_root: str | None = None) -> Catalog:
+    """Parse the unit files (and import the machine's units under import_root) in a forked
+    child (see vigil.child): PID 1 never imports the TOML parser or the translators, and a
+    parser bug or a hostile file can at worst kill that child."""
     from vigil import child
     try:
-        return Catalog.from_json(child.run(_read_as_json, dirs))
+        return Catalog.from_json(child.run(_read_as_json, dirs, import_root))
     except child.ChildFailed as e:
-        failed = Catalog(dirs, read=False)
+        failed = Catalog(dirs, read=False, import_root=import_root)
         failed.errors["*"] = UnitError(" ".join(dirs), f"the unit parser failed: {e}")
         return failed
