@@ -213,14 +213,19 @@ class Supervisor:
         self.start(self._default_set())
 
     def _default_set(self) -> list[str]:
-        """What the machine runs normally: the enabled units and the extra roots (gettys)."""
-        return [n for n, s in self.services.items() if s.unit.enabled] + self.roots
+        """What the machine runs normally: the enabled units and the extra roots (gettys).
+        An inittab getty on a terminal that vigil's own getty@ already serves is left out:
+        two logins on one terminal fight over it."""
+        ttys = {r.split("@", 1)[1] for r in self.roots if r.startswith("getty@")}
+        inittab = self.catalog.gettys if self.catalog is not None else {}
+        return [n for n, s in self.services.items()
+                if s.unit.enabled and inittab.get(n) not in ttys] + self.roots
 
     def start(self, names: list[str]) -> None:
         """Start these units and what they require or want, each once what it is ordered
         after is ready."""
-        units = {n: s.unit for n, s in self.services.items()}
-        todo = sorted(graph.pulled_in(names, units, self.alias))
+        units = {n: s.unit for n, s in self.services.items() if not s.unit.masked}
+        todo = sorted(graph.pulled_in(names, units, self.alias))  # a masked unit never starts
         conflicting = self._conflicting(todo)
         if conflicting:
             self._stop_group(conflicting)
@@ -330,7 +335,8 @@ class Supervisor:
             d = self.services[dep]
             if dep in self.requires[svc.name] and (d.state == FAILED or
                                                    (d.state == STOPPED and d.goal == DOWN)):
-                svc.dependency_failed(dep, "failed" if d.state == FAILED else "is stopped")
+                svc.dependency_failed(dep, "failed" if d.state == FAILED else
+                                      "is masked" if d.unit.masked else "is stopped")
                 return
             if d.ready:
                 continue

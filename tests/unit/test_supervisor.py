@@ -245,3 +245,23 @@ def test_reload_units(tmp_path):
     sup.start(["cron", "sshd"])
     assert sup.reload_units(["cron", "sshd"]) == {"cron": "SIGHUP", "sshd": "exec_reload"}
     assert procs.signals == [(0, sup.services["cron"].pid, signal.SIGHUP)]
+
+
+def test_masked_units_are_not_pulled_in_and_fail_what_requires_them(tmp_path):
+    masked = unit("ssh")
+    masked.masked = True
+    sup, _loop, procs = make(tmp_path, masked, unit("app", unit_wants=["ssh"]),
+                             unit("tunnel", unit_requires=["ssh"]))
+    sup.start(["app", "tunnel"])
+    assert sup.services["ssh"].state == "stopped"
+    assert states(sup, "app", "tunnel") == ["running", "failed"]
+    assert sup.services["tunnel"].why.text() == "dependency ssh is masked"
+
+
+def test_an_inittab_getty_on_a_terminal_vigil_serves_is_left_out(tmp_path):
+    sup, _loop, procs = make(tmp_path, unit("getty@tty1"), unit("inittab-1"),
+                             unit("inittab-T0"))
+    sup.catalog.gettys = {"inittab-1": "tty1", "inittab-T0": "ttyS0"}
+    sup.boot(["getty@tty1"])
+    assert states(sup, "getty@tty1", "inittab-1", "inittab-T0") == [
+        "running", "stopped", "running"]
