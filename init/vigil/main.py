@@ -34,6 +34,8 @@ USAGE = """usage: vigil [--units DIR]... [--import-root DIR] [--log-dir DIR] [--
   --control PATH  the control socket (default /run/vigil/control)
   --boot          do stage 1 (mounts, console, gettys) even if not the machine's PID 1
   --no-boot       skip stage 1 even as PID 1
+  --mount TARGET  (what a generated mount unit runs) wait for TARGET's fstab device and
+                  mount it
 """
 
 ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
@@ -51,7 +53,7 @@ RT_POWER_SIGNALS = {signal.SIGRTMIN + 3: "halt", signal.SIGRTMIN + 4: "poweroff"
 
 def parse_args(argv: list[str]) -> dict:
     opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
-            "boot": None, "resume": -1, "import_root": None}
+            "boot": None, "resume": -1, "import_root": None, "mount": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -66,7 +68,7 @@ def parse_args(argv: list[str]) -> dict:
         elif arg == "--resume" and i + 1 < len(argv) and argv[i + 1].isdigit():
             i += 1
             opts["resume"] = int(argv[i])  # the state fd of the vigil that re-exec'd us
-        elif arg in ("--units", "--log-dir", "--control", "--import-root") \
+        elif arg in ("--units", "--log-dir", "--control", "--import-root", "--mount") \
                 and i + 1 < len(argv):
             i += 1
             if arg == "--units":
@@ -257,7 +259,11 @@ def _raise_fd_limit() -> None:
 
 
 def main() -> int:
-    init = Init(parse_args(sys.argv[1:]))
+    opts = parse_args(sys.argv[1:])
+    if opts["mount"]:  # the helper a mount unit runs (boot.fstab.mount_units), not init
+        from vigil.boot import system
+        return system.mount_later(opts["mount"])
+    init = Init(opts)
     try:
         init.setup()
     except Exception as e:  # noqa: BLE001

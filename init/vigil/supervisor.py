@@ -173,7 +173,8 @@ class Supervisor:
 
     def _rebuild_graph(self) -> None:
         units = {n: s.unit for n, s in self.services.items()}
-        self.alias = graph.aliases(units)
+        self.alias = {**graph.aliases(units),  # the catalog knows alias links too
+                      **(self.catalog.aliases if self.catalog is not None else {})}
         self.requires = {n: graph.resolve(u.requires, self.alias) for n, u in units.items()}
         self.after = graph.ordering(units, self.alias)
         cycles = graph.break_cycles(self.after)

@@ -20,6 +20,7 @@ pyudev, zoneinfo, tomllib) is imported inside the functions that run there.
 """
 
 import os
+import sys
 from collections.abc import Callable
 
 from vigil import logs
@@ -124,8 +125,24 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
     step("system", "settings", system_settings)
     step("udev", "udev units", lambda: udev_units(config.udev, root))
     step("fstab", "remote-fs unit", lambda: write_units(fstab.remote_fs_unit(tab), root))
+    step("fstab", "mount units", lambda: write_units(fstab.mount_units(tab, program()), root))
     return BootResult(problems, settings.environment(zone, locale_env),
                       config.shutdown_timeout, dict(config.actions))
+
+
+def program() -> list[str]:
+    """How a generated unit runs vigil itself: the frozen program, or this interpreter."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "vigil.main"]
+
+
+def mount_later(target: str) -> int:
+    """`vigil --mount TARGET` (a unit of fstab.mount_units): the device timeout from the
+    command line or vigil.toml, as stage 1 has it."""
+    from vigil.boot import cmdline, fstab, settings
+    config, _problems = settings.load_config()
+    return fstab.mount_later(target, _device_timeout(cmdline.read(), config.device_timeout))
 
 
 def _device_timeout(cmdline: Cmdline, default: float) -> float:
