@@ -28,6 +28,7 @@ from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
 ESSENTIAL = ("/usr", "/var")    # stage 1 waits for the file systems that hold these
+UDEV_RUNNING = "/run/udev/control"   # udevd's socket: /dev/disk/by-* links are kept
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
 
 # mount(8)'s flag options in pairs: (the option that sets an MS_* flag, the one that clears
@@ -259,6 +260,8 @@ def find_device(spec: str) -> str | None:
     link = os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f"))
     if os.path.exists(link):
         return os.path.realpath(link)
+    if os.path.exists(UDEV_RUNNING):
+        return None  # udev makes the link when the device comes: no scan of every disk
     if tag == "PARTUUID":   # our own scan does not read partition tables
         return _blkid(tag, value)
     return _blkid(tag, value) or _scan_superblocks(tag, value)
