@@ -671,6 +671,9 @@ class Service:
         if self.unit.type == "oneshot" and result == "success" and self.state == STARTING:
             self._main_ready()  # a oneshot is ready when it exits cleanly
             return
+        if self.unit.remain_after_exit and result == "success" and self.state == RUNNING:
+            self._set(RUNNING, "", Why("remains"))  # active until stopped, as systemd has it
+            return
         self.result = result
         self._ended()
 

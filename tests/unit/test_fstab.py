@@ -178,7 +178,7 @@ def test_mount_units_for_the_pending_entries(tmp_path):
     assert list(units) == ["srv-data.mount"]
     raw = tomllib.loads(units["srv-data.mount"])
     assert raw["service"]["exec"] == ["/usr/lib/vigil/vigil", "--mount", "/srv/data"]
-    assert raw["service"]["type"] == "oneshot" and raw["service"]["remain_after_exit"]
+    assert raw["service"]["type"] == "notify" and raw["service"]["remain_after_exit"]
 
 
 def test_remount_root(monkeypatch):

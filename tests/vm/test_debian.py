@@ -112,8 +112,9 @@ def test_missing_disks(debian: Console) -> None:
         time.sleep(1)
     assert re.search(r"state:\s+failed", missing), missing
     assert "--mount /mnt/missing" in missing
-    optional = debian.check("vigilctl status mnt-optional.mount")
+    optional = debian.run("vigilctl status mnt-optional.mount")[0]
     assert re.search(r"state:\s+starting", optional), optional
+    assert "waiting for /dev/vdx (nofail: until it comes)" in optional
     assert "device not found within 5 s" in debian.check("vigilctl logs mnt-missing.mount")
     mounts = debian.check("cat /proc/mounts")
     assert "/mnt/missing" not in mounts and "/mnt/optional" not in mounts

@@ -462,12 +462,27 @@ def mount_later(target: str, default_timeout: float, root: str = "/") -> int:
         return 0
     timeout = float("inf") if entry.nofail and entry.device_timeout is None \
         else device_timeout(entry, default_timeout)
+    _notify(f"STATUS=waiting for {entry.spec}" + (
+        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
     try:
         mount_entry(entry, default_timeout, timeout)
     except OSError as e:
         logs.error(f"fstab line {entry.line}: {entry.spec} on {entry.target}: {linux.why(e)}")
         return 1
+    _notify(f"READY=1\nSTATUS=mounted {entry.spec}")
     return 0
+
+
+def _notify(message: str) -> None:
+    """sd_notify to vigil, which runs us as a notify unit."""
+    import socket
+    path = os.environ.get("NOTIFY_SOCKET")
+    if path:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            try:
+                s.sendto(message.encode(), path)
+            except OSError as e:
+                logs.warn(f"sd_notify: {e}")
 
 
 def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = None) -> None:
@@ -516,9 +531,9 @@ def mount_unit_name(path: str) -> str:
 
 def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
     """A unit (name -> TOML text) for each entry in tab.pending: `program --mount TARGET`,
-    a oneshot that stays active once mounted. Units that name a path under it (exec,
-    working_dir, requires_mounts...) wait for it (vigil.unit: mount dependencies); others
-    start at once. Pure."""
+    ready (READY=1) once mounted, then active until stopped; its STATUS= says what it waits
+    for. Units that name a path under it (exec, working_dir, requires_mounts...) wait for
+    it (vigil.unit: mount dependencies); others start at once. Pure."""
     units = {}
     for entry in tab.pending:
         argv = [*program, "--mount", entry.target]
@@ -527,7 +542,7 @@ def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
             "[unit]\n"
             f"description = {toml_string(f'mount {entry.target} (fstab line {entry.line})')}\n"
             "\n[service]\n"
-            'type = "oneshot"\n'
+            'type = "notify"\n'
             "remain_after_exit = true\n"
             "start_timeout = 0\n"
             f"exec = [{', '.join(toml_string(a) for a in argv)}]\n")
