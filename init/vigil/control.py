@@ -1,12 +1,5 @@
-"""The control socket: a line-based protocol where every request gets exactly one reply.
-
-Protocol version 1 (also in the README):
-  request  one line of at most MAX_REQUEST bytes: "1 VERB [ARG ...]\\n", words separated
-           by spaces; the leading 1 is the protocol version.
-  reply    one line of JSON: {"ok": true, "result": ...}
-           or {"ok": false, "error": "why", "code": N}, N being vigilctl's exit status
-           (1 error, 2 usage, 3 not running, 4 no such unit).
-  One request per connection; the server closes it after the reply.
+"""The control socket's server: a line-based protocol (vigil.protocol) where every request
+gets exactly one reply.
 
 Every socket is non-blocking and every connection has a deadline, so a client that
 connects and stalls (or never reads its reply) costs one fd for a while and nothing else.
@@ -18,25 +11,12 @@ import os
 import select
 import socket
 import struct
-import time
 from collections.abc import Callable
 
-PROTOCOL = 1
-MAX_REQUEST = 4096
+from vigil.protocol import MAX_REQUEST, PROTOCOL, VERBS
+
 MAX_CLIENTS = 64
 CLIENT_DEADLINE = 10.0   # seconds from connect to the reply being sent
-# Every verb of the protocol: (fewest arguments, most (None: any), needs root). The server
-# checks both before a handler runs (SO_PEERCRED gives the uid); vigilctl checks the counts
-# before it connects. What each verb does is in vigil.verbs.
-VERBS = {
-    "ping": (0, 0, False), "version": (0, 0, False), "list": (0, 0, False),
-    "status": (0, None, False), "logs": (1, 1, False), "dump": (0, 0, False),
-    "analyze": (0, 0, False), "tree": (0, 0, False),
-    "start": (1, None, True), "stop": (1, None, True), "restart": (1, None, True),
-    "reload": (0, None, True), "poweroff": (0, 1, True), "reboot": (0, 1, True),
-    "halt": (0, 1, True), "reexec": (0, 0, True), "schedule": (3, None, True),
-    "cancel": (0, 0, True), "rescue": (0, 0, True), "default": (0, 0, True),
-}
 
 
 class RequestError(Exception):
@@ -71,10 +51,6 @@ def check_request(verb: str, args: list[str], uid: int) -> None:
         raise RequestError(f"{verb}: wrong number of arguments", 2)
     if root and uid != 0:
         raise RequestError(f"{verb}: permission denied (needs root)", 1)
-
-
-def format_request(verb: str, args: list[str]) -> bytes:
-    return (" ".join([str(PROTOCOL), verb, *args]) + "\n").encode()
 
 
 def format_reply(ok: bool, result=None, error: str = "", code: int = 0) -> bytes:
@@ -190,21 +166,3 @@ class ControlServer:
         c.outbuf = c.outbuf[sent:]
         if not c.outbuf:
             self._drop(fd)
-
-
-def request(path: str, verb: str, args: list[str], timeout: float = 30.0) -> dict:
-    """The client side: send one request, return the decoded reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(path)
-        s.sendall(format_request(verb, args))
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if chunk.endswith(b"\n"):
-                break
-    return json.loads(b"".join(chunks) or b'{"ok": false, "error": "no reply", "code": 1}')

@@ -5,12 +5,11 @@
 Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
 
-import json
 import os
 import sys
 import time
 
-from vigil import control
+from vigil import client, protocol
 
 DEFAULT_SOCKET = "/run/vigil/control"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NO_UNIT = 0, 1, 2, 3, 4
@@ -26,7 +25,7 @@ class CtlError(Exception):
 
 def ask(socket_path: str, verb: str, args: list[str]):
     try:
-        reply = control.request(socket_path, verb, args)
+        reply = client.request(socket_path, verb, args)
     except FileNotFoundError:
         raise CtlError(f"cannot reach vigil: {socket_path} does not exist") from None
     except OSError as e:
@@ -42,6 +41,12 @@ def ask(socket_path: str, verb: str, args: list[str]):
 def _paint(state: str, tty: bool) -> str:
     code = COLOURS.get(state)
     return f"\033[{code}m{state}\033[0m" if tty and code else state
+
+
+def _json(value) -> str:
+    """--json output (json is imported only then: it is the slow part of a start)."""
+    import json
+    return json.dumps(value, indent=2)
 
 
 def _why(row: dict) -> str:
@@ -133,6 +138,7 @@ def cmd_check(args: list[str], as_json: bool) -> int:
                       if catalog.get(w) is None})
     imported = {n: u for n, u in catalog.units.items() if u.origin != "toml"}
     if as_json:
+        import json
         print(json.dumps({
             "units": sorted(catalog.units), "templates": sorted(catalog.templates),
             "errors": [str(e) for _, e in sorted(catalog.errors.items())], "cycles": cycles,
@@ -389,7 +395,7 @@ Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
 # verb -> (fewest, most) arguments: the protocol's verbs, and those vigilctl does itself or
 # whose words differ from the request it sends.
-VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in control.VERBS.items()},
+VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in protocol.VERBS.items()},
          "logs": (1, 4), "check": (0, None), "convert": (1, 5)}
 
 
@@ -458,7 +464,7 @@ def run(argv: list[str]) -> int:
     if verb == "status" and args:
         result = ask(sock, "status", args)
         if as_json:
-            print(json.dumps(result, indent=2))
+            print(_json(result))
         else:
             for i, info in enumerate(result):
                 if i:
@@ -467,7 +473,7 @@ def run(argv: list[str]) -> int:
         return EXIT_OK if all(i["state"] == "running" for i in result) else EXIT_NOT_RUNNING
     result = ask(sock, verb, args)
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(_json(result))
     elif verb == "list":
         print_table(result, tty)
     elif verb == "status":
@@ -498,7 +504,7 @@ def run(argv: list[str]) -> int:
         for err in result.get("broken", []):
             print(f"invalid (not loaded): {err}")
     else:
-        print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+        print(_json(result) if not isinstance(result, str) else result)
     return EXIT_OK
 
 
