@@ -179,6 +179,7 @@ def test_mount_units_for_the_pending_entries(tmp_path):
     raw = tomllib.loads(units["srv-data.mount"])
     assert raw["service"]["exec"] == ["/usr/lib/vigil/vigil", "--mount", "/srv/data"]
     assert raw["service"]["type"] == "notify" and raw["service"]["remain_after_exit"]
+    assert raw["service"]["restart"] == "never", "a device that did not come is an answer"
 
 
 def test_remount_root(monkeypatch):

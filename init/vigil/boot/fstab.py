@@ -544,6 +544,7 @@ def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
             "\n[service]\n"
             'type = "notify"\n'
             "remain_after_exit = true\n"
+            'restart = "never"\n'
             "start_timeout = 0\n"
             f"exec = [{', '.join(toml_string(a) for a in argv)}]\n")
     return units
