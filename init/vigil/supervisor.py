@@ -115,6 +115,7 @@ class Supervisor:
         self.rev: dict[str, set[str]] = {}
         self.alias: dict[str, str] = {}     # alias -> the unit's own name
         self.requires: dict[str, set[str]] = {}  # each unit's requires, aliases resolved
+        self.conflicts: dict[str, set[str]] = {}
         self.pids: dict[int, Service] = {}
         self.roots: list[str] = []          # units started at boot besides the enabled ones
         self.on_all_stopped: Callable[[], None] | None = None
@@ -176,6 +177,12 @@ class Supervisor:
         self.alias = {**graph.aliases(units),  # the catalog knows alias links too
                       **(self.catalog.aliases if self.catalog is not None else {})}
         self.requires = {n: graph.resolve(u.requires, self.alias) for n, u in units.items()}
+        self.conflicts: dict[str, set[str]] = {}  # both ways: either side may name the other
+        for name, unit in units.items():
+            for other in graph.resolve(unit.conflicts, self.alias):
+                if other in units and other != name:
+                    self.conflicts.setdefault(name, set()).add(other)
+                    self.conflicts.setdefault(other, set()).add(name)
         self.after = graph.ordering(units, self.alias)
         cycles = graph.break_cycles(self.after)
         for cycle in cycles:
@@ -303,12 +310,10 @@ class Supervisor:
         may name the other)."""
         out: dict[str, Why] = {}
         for name in starting:
-            svc = self.services[name]
-            for other, o in self.services.items():
-                if other != name and (other in graph.resolve(svc.unit.conflicts, self.alias)
-                                      or name in graph.resolve(o.unit.conflicts, self.alias)):
-                    if o.up or o.goal == UP:
-                        out.setdefault(other, Why("conflict", unit=name))
+            for other in sorted(self.conflicts.get(name, ())):
+                o = self.services[other]
+                if o.up or o.goal == UP:
+                    out.setdefault(other, Why("conflict", unit=name))
         return out
 
     def reload_units(self, names: list[str]) -> dict[str, str]:
@@ -361,10 +366,17 @@ class Supervisor:
             svc.why = Why("queued")
 
     def _next_batch(self) -> None:
+        """A new turn of the loop: the next LAUNCH_BATCH queued units, in the order they were
+        queued (the others stay queued untouched: a big start costs each unit once)."""
         self._launch_timer = None
-        queued, self._queued = list(self._queued), {}
+        self._launched = 0
+        batch = list(self._queued)[:LAUNCH_BATCH]
+        for svc in batch:
+            del self._queued[svc]
+        if batch:  # the end of this turn; the next one takes the next batch
+            self._launch_timer = self.loop.call_later(0, self._next_batch)
         with self._batch():
-            for svc in queued:
+            for svc in batch:
                 self._consider_start(svc)  # it may have been stopped meanwhile
         self._drain()
 
