@@ -137,6 +137,7 @@ class Init:
             logs.error(problems[-1])
         else:
             problems += booted.problems
+            self.boot_steps = booted.steps
             self.boot_env = booted.environment
             self.shutdown_timeout, self.actions = booted.shutdown_timeout, booted.actions
         try:
@@ -160,6 +161,7 @@ class Init:
         _ensure_stdio()
         _raise_fd_limit()
         self.boot_problems: list[str] = []
+        self.boot_steps: list[list] = []   # stage 1's [name, start, end], for analyze
         self.boot_env: dict[str, str] = {}
         resumed = reexec.load(self.opts["resume"]) if self.opts["resume"] >= 0 else None
         extra = self.stage1() if self.machine and not resumed else []
