@@ -181,6 +181,12 @@ class Init:
                                          fd=resumed["control_fd"] if resumed else -1)
         except OSError as e:  # vigil still supervises without its socket
             logs.error(f"control socket {self.opts['control']}: {e}")
+        if self.machine:  # the installed init's poweroff, reboot, shutdown, telinit
+            from vigil import initctl
+            try:
+                initctl.Channel(self.loop, self.on_initctl)
+            except OSError as e:
+                logs.error(f"{initctl.PATH}: {e}")
         logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
                  + (" (machine init)" if self.machine else ""))
         self.sup.load()
@@ -223,6 +229,21 @@ class Init:
                 self.on_power_signal(POWER_SIGNALS[signo])
             elif signo in RT_POWER_SIGNALS:
                 self.down.power(RT_POWER_SIGNALS[signo])
+
+    def on_initctl(self, action: str) -> None:
+        """A request on /run/initctl (vigil.initctl), from sysvinit's or systemd's tools."""
+        if action in ("poweroff", "reboot", "halt"):
+            self.down.power(action)
+        elif action == "power-failure":
+            self.on_power_signal("power_failure")
+        elif action == "reload":
+            self.sup.reload()
+        elif action == "rescue":
+            self.sup.rescue()
+        elif action == "default":
+            self.sup.resume_default()
+        elif action == "reexec":
+            self.reexec()
 
     def on_power_signal(self, which: str) -> None:
         """SIGTERM, Ctrl-Alt-Del, SIGPWR: what vigil.toml's [shutdown] says (or the default)."""
