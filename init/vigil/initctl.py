@@ -8,8 +8,9 @@ theirs, all end in the same place:
     6); shutdown sends INIT_HALT=HALT or POWEROFF (a SETENV request) and runs `init 0`
     or `init 6`; sysvinit's init, not being PID 1, is telinit, which writes a RUNLVL
     request;
-  - systemd's systemctl (as poweroff, reboot, halt, shutdown, telinit), finding no
-    systemd to talk to, writes the same RUNLVL request ("talk_initctl").
+  - systemd's systemctl (as poweroff, reboot, halt, shutdown), finding no systemd to talk
+    to, writes the same RUNLVL request ("talk_initctl"); its telinit does not (systemd
+    252 looks for another telinit to run instead).
 
 Each request is sysvinit's struct init_request (initreq.h): 384 bytes, native ints
 magic 0x03091969, cmd, runlevel, sleeptime, then 368 bytes of data (SETENV: "NAME=value").
