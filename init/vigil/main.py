@@ -139,6 +139,7 @@ class Init:
             logs.error(problems[-1])
         else:
             problems += booted.problems
+            self.boot_steps = booted.steps
             self.boot_env = booted.environment
             self.shutdown_timeout, self.actions = booted.shutdown_timeout, booted.actions
         try:
@@ -162,6 +163,7 @@ class Init:
         _ensure_stdio()
         _raise_fd_limit()
         self.boot_problems: list[str] = []
+        self.boot_steps: list[list] = []   # stage 1's [name, start, end], for analyze
         self.boot_env: dict[str, str] = {}
         resumed = reexec.load(self.opts["resume"]) if self.opts["resume"] >= 0 else None
         extra = self.stage1() if self.machine and not resumed else []
@@ -181,6 +183,12 @@ class Init:
                                          fd=resumed["control_fd"] if resumed else -1)
         except OSError as e:  # vigil still supervises without its socket
             logs.error(f"control socket {self.opts['control']}: {e}")
+        if self.machine:  # the installed init's poweroff, reboot, shutdown, telinit
+            from vigil import initctl
+            try:
+                initctl.Channel(self.loop, self.on_initctl)
+            except OSError as e:
+                logs.error(f"{initctl.PATH}: {e}")
         logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
                  + (" (machine init)" if self.machine else ""))
         self.sup.load()
@@ -223,6 +231,21 @@ class Init:
                 self.on_power_signal(POWER_SIGNALS[signo])
             elif signo in RT_POWER_SIGNALS:
                 self.down.power(RT_POWER_SIGNALS[signo])
+
+    def on_initctl(self, action: str) -> None:
+        """A request on /run/initctl (vigil.initctl), from sysvinit's or systemd's tools."""
+        if action in ("poweroff", "reboot", "halt"):
+            self.down.power(action)
+        elif action == "power-failure":
+            self.on_power_signal("power_failure")
+        elif action == "reload":
+            self.sup.reload()
+        elif action == "rescue":
+            self.sup.rescue()
+        elif action == "default":
+            self.sup.resume_default()
+        elif action == "reexec":
+            self.reexec()
 
     def on_power_signal(self, which: str) -> None:
         """SIGTERM, Ctrl-Alt-Del, SIGPWR: what vigil.toml's [shutdown] says (or the default)."""

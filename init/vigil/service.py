@@ -203,11 +203,13 @@ class Service:
                  "since", "pid", "control", "pgid", "commands", "command", "started",
                  "requested", "ready_after", "restarts", "last_exit", "spawn_error", "result",
                  "failure", "exit_status", "was_running", "delay", "starts", "timer",
-                 "watchdog_timer", "status_text", "uid", "log", "notify_fd", "notify_path")
+                 "watchdog_timer", "status_text", "uid", "log", "notify_fd", "notify_path",
+                 "launched", "last_change", "waited_for")
     # Runtime fields carried over a re-exec and shown by `vigilctl dump`, as they are.
     SAVED = ("state", "goal", "phase", "since", "pid", "control", "pgid", "started",
-             "requested", "ready_after", "restarts", "last_exit", "spawn_error", "delay",
-             "result", "failure", "exit_status", "was_running", "status_text", "uid")
+             "requested", "ready_after", "launched", "last_change", "waited_for", "restarts",
+             "last_exit", "spawn_error", "delay", "result", "failure", "exit_status",
+             "was_running", "status_text", "uid")
 
     def __init__(self, unit: Unit, loop, procs, changed: Callable[["Service"], None]):
         self.unit = unit
@@ -229,6 +231,9 @@ class Service:
         self.started = 0.0             # loop time of the last launch
         self.requested = 0.0           # loop time the last start was asked for
         self.ready_after = None        # seconds from request to ready, for `analyze`
+        self.launched = None           # loop time of the launch that got it ready (analyze)
+        self.last_change = 0.0         # loop time of the last change of state (analyze)
+        self.waited_for = ""           # the last unit it waited for before its launch
         self.restarts = 0
         self.last_exit = None          # "exit 3", "signal SIGKILL", or why it could not start
         self.spawn_error = ""          # why the last start could not even exec, if it could not
@@ -296,8 +301,8 @@ class Service:
         """Take the runtime state of the vigil that re-exec'd us; the timer of the phase is
         armed again at its old deadline."""
         from vigil.command import Command
-        for field in self.SAVED:
-            setattr(self, field, state[field])
+        for field in self.SAVED:  # a field the older vigil did not have keeps its default
+            setattr(self, field, state.get(field, getattr(self, field)))
         self.why = Why.from_json(state["why"])
         self.starts.extend(state["starts"])
         self.commands.extend(Command.from_json(c) for c in state["commands"])
@@ -312,6 +317,7 @@ class Service:
     def _set(self, state: str, phase: str = "", why: Why = NO_WHY) -> None:
         if state != self.state:
             self.since = time.time()
+            self.last_change = self.loop.now()
             if logs.DEBUG:
                 logs.say(f"{self.name}: {self.state} -> {state} {why.text()}".rstrip())
         self.state, self.phase, self.why = state, phase, why
@@ -349,12 +355,14 @@ class Service:
             self.starts.clear()
             self.delay = self.unit.restart_delay
             self.requested = self.loop.now()
-            self.ready_after = None
+            self.ready_after = self.launched = None
+            self.waited_for = ""
             self._set(STARTING, DEPENDENCIES, Why("starting"))
 
     def wait_for(self, unit: str, state: str) -> None:
         """Still waiting for its dependencies: say which (not a transition)."""
         self.why = Why("waiting", unit=unit, state=state)
+        self.waited_for = unit
 
     def dependency_failed(self, dep: str, how: str) -> None:
         self._give_up(Why("dependency", unit=dep, how=how))
@@ -469,6 +477,7 @@ class Service:
         self._cancel_timer()
         if self.ready_after is None:
             self.ready_after = round(self.loop.now() - self.requested, 4)
+            self.launched = self.started
         self.was_running = True
         if self.unit.type == "oneshot" and not self.unit.remain_after_exit:
             self.goal = DOWN
