@@ -420,24 +420,19 @@ def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
     """A hand parser: vigilctl runs often (scripts, status bars), so it starts fast."""
     opts = {"socket": _socket(), "json": False, "pager": True}
     rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
+    words = iter(argv)
+    for arg in words:
         if arg in ("-h", "--help"):
             print(USAGE, end="")
             raise SystemExit(EXIT_OK)
-        if arg == "--json":
-            opts["json"] = True
-        elif arg == "--no-pager":
-            opts["pager"] = False
-        elif arg == "--socket" and i + 1 < len(argv):
-            i += 1
-            opts["socket"] = argv[i]
-        elif arg.startswith("--socket="):
-            opts["socket"] = arg.split("=", 1)[1]
+        if arg in ("--json", "--no-pager"):
+            opts["json" if arg == "--json" else "pager"] = arg == "--json"
+        elif arg == "--socket" or arg.startswith("--socket="):
+            opts["socket"] = arg.split("=", 1)[1] if "=" in arg else next(words, "")
+            if not opts["socket"]:
+                raise CtlError("--socket needs a path\n" + USAGE, EXIT_USAGE)
         else:
             rest.append(arg)
-        i += 1
     if not rest:
         raise CtlError("no verb given\n" + USAGE, EXIT_USAGE)
     verb, args = rest[0], rest[1:]

@@ -410,10 +410,7 @@ class Service:
         if self.unit.start_timeout and (self.unit.type in ("notify", "forking")
                                         or self.unit.exec_start_pre or self.unit.exec_start_post):
             self._arm(self.unit.start_timeout)
-        if self.unit.exec_start_pre:
-            self._run_commands(STARTING, PRE, self.unit.exec_start_pre)
-        else:
-            self._start_main()
+        self._run_commands(STARTING, PRE, self.unit.exec_start_pre)
 
     def _start_main(self) -> None:
         if self.unit.exec is None:  # a group, or a oneshot that is only its pre/post commands
@@ -468,10 +465,7 @@ class Service:
 
     def _main_ready(self) -> None:
         """The main process is up (or a oneshot's is done): post-start commands, then ready."""
-        if self.unit.exec_start_post:
-            self._run_commands(STARTING, POST, self.unit.exec_start_post)
-        else:
-            self._started()
+        self._run_commands(STARTING, POST, self.unit.exec_start_post)
 
     def _started(self) -> None:
         self._cancel_timer()
@@ -553,8 +547,13 @@ class Service:
 
     # --- commands (pre, post, reload, stop, post-stop) ------------------------------------
     def _run_commands(self, state: str, phase: str, commands: tuple) -> None:
+        """The phase's commands one after the other; with none, the phase ends at once (its
+        name alone says what comes next: _phase_done)."""
         self.commands = list(commands)
-        self._set(state, phase, self.why)
+        if commands:
+            self._set(state, phase, self.why)
+        else:
+            self.phase = phase
         self._next_command()
 
     def _next_command(self) -> None:
@@ -692,10 +691,7 @@ class Service:
         if self.control:
             self._procs.kill(self.control, self.control, signal.SIGKILL)
             self.control = 0
-        if self.unit.exec_stop_post:
-            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
-        else:
-            self._stop_done()
+        self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
 
     def _decide(self) -> None:
         """After a run that ended by itself: restart after a delay, or done, or failed."""

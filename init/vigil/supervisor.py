@@ -168,7 +168,7 @@ class Supervisor:
         if svc.notify_fd >= 0:
             self.loop.remove(svc.notify_fd)
             self._notify.pop(svc.notify_fd).close()
-            _unlink(svc.notify_path)
+            _quietly(os.unlink, svc.notify_path)
             svc.notify_fd = -1
         self.services.pop(svc.name, None)
 
@@ -479,7 +479,7 @@ class Supervisor:
             directory = os.path.join(self.runtime_dir, "notify")
             os.makedirs(directory, mode=0o755, exist_ok=True)
             path = os.path.join(directory, svc.name)
-            _unlink(path)
+            _quietly(os.unlink, path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                                  | socket.SOCK_CLOEXEC)
             sock.bind(path)
@@ -649,18 +649,12 @@ def _stop_orphaned(saved: dict) -> None:
     if "log" in saved:
         logs.ServiceLog.discard(saved["log"])
     if "notify" in saved:
-        _close(saved["notify"][0])
+        _quietly(os.close, saved["notify"][0])
 
 
-def _close(fd: int) -> None:
+def _quietly(fn: Callable, *args) -> None:
+    """An os call whose failure changes nothing here (the fd or file is already gone)."""
     try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
+        fn(*args)
     except OSError:
         pass
