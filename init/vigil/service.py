@@ -780,11 +780,15 @@ class Service:
 
     def signal_stop(self) -> None:
         """The units ordered after it have stopped: exec_stop, then the stop signal."""
-        if self.unit.exec_stop and self.was_running and not self.result:
+        # exec_stop only for a service that got to run (not for a failed start)
+        self._stop_commands(STOP_CMD, self.unit.exec_stop
+                            if self.was_running and not self.result else ())
+
+    def _stop_commands(self, phase: str, commands: tuple) -> None:
+        """exec_stop or exec_stop_post, bounded by stop_timeout (then SIGKILL)."""
+        if commands:
             self._arm(self.unit.stop_timeout)
-            self._run_commands(STOPPING, STOP_CMD, self.unit.exec_stop)
-        else:
-            self._stop_signal()
+        self._run_commands(STOPPING, phase, commands)
 
     def _stop_signal(self) -> None:
         cause = self.why.details.get("cause", NO_WHY)
@@ -822,11 +826,10 @@ class Service:
     def _gone(self) -> None:
         """The main process (and any command) is gone: exec_stop_post, then stopped."""
         self._cancel_timer()
-        if self.unit.exec_stop_post and self.phase != POST_STOP:
-            self._arm(self.unit.stop_timeout)
-            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
-        else:
+        if self.phase == POST_STOP:
             self._stop_done()
+        else:
+            self._stop_commands(POST_STOP, self.unit.exec_stop_post)
 
     def _stop_done(self) -> None:
         self._cancel_timer()
