@@ -145,6 +145,12 @@ def cmd_check(args: list[str], as_json: bool) -> int:
     missing = sorted({(n, w) for n, u in list(catalog.units.items()) for w in u.wants
                       if catalog.get(w) is None})
     imported = {n: u for n, u in catalog.units.items() if u.origin != "toml"}
+    from vigil import checks
+    # programs are looked for on this machine, where vigil runs them (an import root is
+    # only where the unit files are read)
+    bad_programs, later_programs = checks.program_problems(
+        catalog.units, checks.mount_points(root, catalog.units))
+    failed = bool(catalog.errors or bad_programs)
     if as_json:
         import json
         print(json.dumps({
@@ -156,10 +162,15 @@ def cmd_check(args: list[str], as_json: bool) -> int:
             "aliases": catalog.aliases, "shadowed": catalog.shadowed,
             "skipped": catalog.skipped, "masks": catalog.masks,
             "no_header": catalog.no_header, "handled": catalog.handled,
-            "ignored": catalog.ignored, "warnings": catalog.warnings}, indent=2))
-        return EXIT_ERROR if catalog.errors else EXIT_OK
+            "ignored": catalog.ignored, "warnings": catalog.warnings + later_programs,
+            "programs": bad_programs}, indent=2))
+        return EXIT_ERROR if failed else EXIT_OK
     for _, err in sorted(catalog.errors.items()):
         _say(f"error: {err}")
+    for text in bad_programs:
+        _say(f"error: {text}")
+    for text in later_programs:
+        _say(f"warning: {text}")
     for cycle in cycles:
         _say("warning: ordering cycle " + " -> ".join(cycle))
     for text in catalog.warnings:
@@ -186,8 +197,9 @@ def cmd_check(args: list[str], as_json: bool) -> int:
               for o in ("systemd", "init.d", "inittab")}
     _say(f"{len(catalog.units)} units ({', '.join(f'{v} from {k}' for k, v in counts.items())};"
           f" {sum(u.enabled for u in catalog.units.values())} enabled), "
-          f"{len(catalog.templates)} templates, {len(catalog.errors)} errors")
-    return EXIT_ERROR if catalog.errors else EXIT_OK
+          f"{len(catalog.templates)} templates, {len(catalog.errors) + len(bad_programs)} "
+          "errors")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def cmd_convert(args: list[str]) -> int:
