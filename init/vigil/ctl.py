@@ -82,6 +82,22 @@ def print_table(rows: list[dict], tty: bool) -> None:
         print("  ".join(cells).rstrip())
 
 
+def pending_mounts(rows: list[dict]) -> list[str]:
+    """A line for each mount unit still waiting for its device, and what waits for it."""
+    waiting: dict[str, list[str]] = {}
+    for r in rows:
+        why = r.get("why") or {}
+        if why.get("kind") == "waiting" and str(why.get("unit", "")).endswith(".mount"):
+            waiting.setdefault(why["unit"], []).append(r["name"])
+    lines = []
+    for r in rows:
+        if r["name"].endswith(".mount") and r["state"] == "starting":
+            waiters = ", ".join(sorted(waiting.get(r["name"], []))) or "nothing yet"
+            lines.append(f"mount pending: {r['name']}: {r.get('status') or _why(r)}; "
+                         f"waited for by {waiters}")
+    return lines
+
+
 def print_status(info: dict, tty: bool) -> None:
     title = info["name"] + (f" - {info['description']}" if info.get("description") else "")
     print(escape(title))
@@ -529,6 +545,8 @@ def _run(verb: str, args: list[str], as_json: bool, sock: str, tty: bool) -> int
             _say(f"problem: {key}: {problem}")
         for cycle in result["cycles"]:
             _say("cycle broken: " + " -> ".join(cycle))
+        for line in pending_mounts(result["units"]):
+            _say(line)
         if result.get("scheduled"):
             sched = result["scheduled"]
             at = time.strftime("%H:%M:%S", time.localtime(sched["when"]))

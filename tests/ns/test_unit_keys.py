@@ -153,6 +153,8 @@ start_timeout = 0
     st = vigil.status("web")
     assert st["state"] == "starting"
     assert st["why"]["text"] == "waiting for srv-data.mount (starting)"
+    summary = vigil.ctl("status").stdout
+    assert "mount pending: srv-data.mount: oneshot running; waited for by web" in summary
     device.write_text("")
     vigil.wait_state("srv-data.mount", "running")
     vigil.wait_state("web", "running")
