@@ -62,6 +62,8 @@ SIGNALLED = "signalled"        # stop_signal sent; SIGKILL at stop_timeout
 KILLED = "killed"              # SIGKILL sent; waiting for the exit
 POST_STOP = "post-stop"        # exec_stop_post, after a stop or after the main process ended
 
+PIDFILE_WAIT, PIDFILE_RETRY = 5.0, 0.1  # seconds (see _adopt_pidfile)
+
 # The phase each command list runs in, and its name as users write it.
 COMMAND_PHASES = {PRE: "exec_start_pre", POST: "exec_start_post", RELOAD: "exec_reload",
                   STOP_CMD: "exec_stop", POST_STOP: "exec_stop_post"}
@@ -587,7 +589,7 @@ class Service:
             self._set(RUNNING, "", Why("reload-failed", status=what))
             return
         self.last_exit = self.failure = what
-        self.result = "exit-code"
+        self.result = self.result or "exit-code"  # a start timeout stays the reason
         if self.pid:  # post-start failed: the main process goes too
             self._begin_stop(Why("exited", status=what), teardown=True)
         else:
@@ -639,12 +641,21 @@ class Service:
         if pid == self.pid:
             self._main_exited(status)
 
-    def _adopt_pidfile(self) -> None:
+    def _adopt_pidfile(self, waited: float = 0.0) -> None:
+        """The starter exited 0: supervise the pid its pidfile names. A daemon's child may
+        write the file a moment after its parent exits: it is looked at again every
+        PIDFILE_RETRY s for PIDFILE_WAIT s before that counts as a failure."""
+        if (self.state, self.phase) != (STARTING, READINESS) or self.pid:
+            return  # stopped (or timed out) meanwhile
         try:
             with open(self.unit.pidfile) as f:
                 pid = int(f.read().split()[0])
             os.kill(pid, 0)
         except (OSError, ValueError, IndexError) as e:
+            if waited < PIDFILE_WAIT:
+                self.loop.call_later(PIDFILE_RETRY, lambda: self._adopt_pidfile(
+                    waited + PIDFILE_RETRY))
+                return
             why = f"pidfile {self.unit.pidfile}: " + (
                 e.strerror if isinstance(e, OSError) and e.strerror else "no live pid in it")
             self.last_exit = self.failure = why
