@@ -641,7 +641,7 @@ class Service:
         if pid == self.pid:
             self._main_exited(status)
 
-    def _adopt_pidfile(self, waited: float = 0.0) -> None:
+    def _adopt_pidfile(self, tries: int = 0) -> None:
         """The starter exited 0: supervise the pid its pidfile names. A daemon's child may
         write the file a moment after its parent exits: it is looked at again every
         PIDFILE_RETRY s for PIDFILE_WAIT s before that counts as a failure."""
@@ -652,9 +652,8 @@ class Service:
                 pid = int(f.read().split()[0])
             os.kill(pid, 0)
         except (OSError, ValueError, IndexError) as e:
-            if waited < PIDFILE_WAIT:
-                self.loop.call_later(PIDFILE_RETRY, lambda: self._adopt_pidfile(
-                    waited + PIDFILE_RETRY))
+            if tries < PIDFILE_WAIT / PIDFILE_RETRY:
+                self.loop.call_later(PIDFILE_RETRY, lambda: self._adopt_pidfile(tries + 1))
                 return
             why = f"pidfile {self.unit.pidfile}: " + (
                 e.strerror if isinstance(e, OSError) and e.strerror else "no live pid in it")
