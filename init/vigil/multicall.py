@@ -17,6 +17,8 @@ from vigil import CLIENT_NAMES, SYSV_NAMES
 # Verbs that need what the client program leaves out (vigil.unit, vigil.graph, the
 # translators, ctypes): run by the full program beside it.
 FULL_VERBS = ("check", "convert")
+# The real-time signals systemd defines for these, which vigil handles the same way.
+POWER_SIGNALS = {"halt": 3, "poweroff": 4, "reboot": 5}  # SIGRTMIN + n
 
 
 def needs_full(name: str, args: list[str]) -> bool:
@@ -56,10 +58,30 @@ def run_client() -> None:
     os._exit(code)
 
 
+def signal_pid1(name: str, args: list[str]) -> bool:
+    """`poweroff`, `reboot` or `halt` with no option, when PID 1 is this tree's vigil: a
+    signal to PID 1 (as systemd's and sysvinit's own commands talk to their init) in place
+    of a control request, which would cost the client its socket and JSON modules. Never
+    when PID 1 is anything else, or another vigil; False (use the socket) when unsure."""
+    if name not in POWER_SIGNALS or args or "VIGIL_SOCKET" in os.environ:
+        return False
+    import _signal  # the C module: signal.py imports enum
+    ours = os.path.join(os.path.dirname(sys.executable), "vigil")
+    try:
+        if os.readlink("/proc/1/exe") != ours:
+            return False
+        os.kill(1, _signal.SIGRTMIN + POWER_SIGNALS[name])
+    except OSError:  # no /proc, not root: the request says why
+        return False
+    return True
+
+
 def client_entry() -> None:
     """The client program's own entry: the fast path, or the full program beside it for
     what this bundle does not have, with the same arguments."""
     name = os.path.basename(sys.argv[0])
+    if signal_pid1(name, sys.argv[1:]):
+        os._exit(0)
     if needs_full(name, sys.argv[1:]):
         full = os.path.join(os.path.dirname(sys.executable), "vigil")
         # The full program is the client only under a client's name.

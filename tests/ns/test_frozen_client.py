@@ -184,3 +184,35 @@ def test_forced_poweroff_from_the_frozen_client_calls_reboot_at_once(vigil, clie
     r = subprocess.run(["unshare", "--pid", "--fork", "--kill-child", str(poweroff), "-f"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == -signal.SIGINT, (r.returncode, r.stderr)
+
+
+def test_poweroff_signals_pid1_when_it_is_this_trees_vigil(vigil, clients, tmp_path):
+    """With the tree's own vigil as PID 1, `poweroff` is SIGRTMIN+4 to PID 1: its control
+    socket is where no client looks, so only the signal can have brought it down."""
+    units = tmp_path / "frozen-units"
+    units.mkdir()
+    (units / "svc.toml").write_text('[service]\nexec = ["/bin/sleep", "1000"]\n')
+    hidden = tmp_path / "hidden.sock"
+    console = tmp_path / "frozen-console.log"
+    with open(console, "wb") as out:
+        proc = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child",
+             str(FROZEN / "vigil"), "--units", str(units), "--log-dir", str(tmp_path / "l"),
+             "--control", str(hidden)], stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        vigil.proc = proc  # wait_for reports its exit, and the fixture kills it
+        vigil.console = console
+        vigil.wait_for(lambda: hidden.exists() and "started:" in console.read_text(),
+                       what="the frozen vigil")
+        env = {k: v for k, v in os.environ.items() if k != "VIGIL_SOCKET"}
+        r = subprocess.run(["nsenter", "--target", str(vigil.host_pid()), "--pid", "--mount",
+                            "--", str(name_as(clients, "frozen", "poweroff"))],
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert proc.wait(20) == -signal.SIGINT
+        assert "poweroff: stopping services" in console.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -34,3 +34,22 @@ def test_what_needs_the_unit_parser_or_ctypes_goes_to_the_full_program(name, arg
 ])
 def test_the_rest_stays_in_the_client_program(name, args):
     assert not needs_full(name, args)
+
+
+@pytest.mark.parametrize("name, args, env", [
+    ("poweroff", ["--no-wall"], {}),  # a signal cannot say that
+    ("halt", ["-p"], {}),
+    ("vigilctl", ["poweroff"], {}),
+    ("shutdown", [], {}),
+    ("reboot", [], {"VIGIL_SOCKET": "/tmp/elsewhere"}),  # some other vigil's socket
+    ("poweroff", [], {}),  # here PID 1 is not this program's vigil
+])
+def test_power_names_signal_pid1_only_when_it_is_sure(monkeypatch, name, args, env):
+    from vigil import multicall
+    monkeypatch.delenv("VIGIL_SOCKET", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    sent = []
+    monkeypatch.setattr(multicall.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    assert multicall.signal_pid1(name, args) is False
+    assert sent == []
