@@ -1,6 +1,6 @@
 """Boot time and PID 1 memory, vigil vs busybox init, on otherwise identical initramfs images.
 
-    python -m bench.boot [--runs N] [--also TREE] [--hello TREE]
+    python -m bench.boot [--runs N] [--also TREE] [--hello TREE] [--icount SHIFT]
 
 Per boot: kernel start to PID 1 (the kernel's own timestamp on "Run ... as init
 process"), PID 1 to its first line (vigil only: the frozen interpreter's start and
@@ -8,7 +8,10 @@ vigil's imports), PID 1 to the login prompt, `poweroff` typed to vigil's "stoppi
 services" line (the client's start and its request) and poweroff to QEMU's exit (host
 clock, from when the console bytes arrived), PID 1's Rss/Pss (/proc/1/smaps_rollup in
 the guest), and the time of 5 `vigilctl status` runs in the guest (busybox's `time`).
-Besides: the frozen hello program as the floor, its Rss/Pss in the same guest and the
+From dmesg, in the guest's own clock: PID 1 to vigil's first line, to its "starting as pid 1"
+and to its "started:" line; with --icount SHIFT the guest clock follows the instructions
+run, so these rows repeat to about 10 ms whatever else the host does (a boot takes a few
+times longer). Besides: the frozen hello program as the floor, its Rss/Pss in the same guest and the
 start-up time of both frozen programs on the host. Medians over the runs; a table with
 ratios. Under TCG (no working KVM) every number is slower than on hardware; the ratios
 are what to compare.
@@ -71,8 +74,32 @@ def smaps(console: Console, pid: str) -> tuple[int, int]:
     return int(rss.group(1)), int(pss.group(1))
 
 
-def boot_once(vmlinuz: Path, initrd: Path, init: str, log: Path) -> dict[str, float]:
-    cfg = Config(vmlinuz, initrd, rdinit=INITS[init])
+# vigil's milestones in the kernel log (its lines go to /dev/kmsg too), guest clock.
+MILESTONES = (("guest_first_line", r"vigil: "), ("guest_starting", r"vigil: vigil .* starting"),
+              ("guest_started", r"vigil: started: "))
+
+
+def guest_clock(c: Console) -> dict[str, float]:
+    """Seconds from "Run ... as init process" to each of vigil's milestones, read from
+    dmesg: the guest's own clock, which with --icount advances with the instructions run
+    (the same boot gives the same figures to 10 ms, whatever the host is doing)."""
+    out = c.check("dmesg | sed 's/^/@/'")  # prefixed: the harness drops kernel lines
+    stamps = [(float(t), line) for t, line in
+              re.findall(r"^@\[ *(\d+\.\d+)\] (.*)$", out, re.MULTILINE)]
+    start = next((t for t, line in stamps if re.search(r"Run \S+ as init process", line)),
+                 None)
+    res = {key: float("nan") for key, _ in MILESTONES}
+    for key, rx in MILESTONES:
+        t = next((t for t, line in stamps if re.match(rx, line)), None)
+        if start is not None and t is not None:
+            res[key] = t - start
+    return res
+
+
+def boot_once(vmlinuz: Path, initrd: Path, init: str, log: Path,
+              icount: int | None = None) -> dict[str, float]:
+    extra = ["-icount", f"shift={icount}"] if icount is not None else []
+    cfg = Config(vmlinuz, initrd, rdinit=INITS[init], extra=extra)
     with Console(cfg, log_path=log) as c:
         m = c.expect(r"^\[ *(\d+\.\d+)\] Run \S+ as init process", timeout=180)
         kernel_to_init = float(m.group(1))
@@ -87,6 +114,7 @@ def boot_once(vmlinuz: Path, initrd: Path, init: str, log: Path) -> dict[str, fl
         pid1_to_login = c.arrived(m.end() - 1) - pid1_seen
         c.pos = m.start()  # login() waits for the same prompt
         c.login(timeout=60)
+        guest = guest_clock(c)
         rss, pss = smaps(c, "1")
         # The floor: a frozen program that only starts and sleeps, in the same guest.
         pid = c.check("/usr/lib/hello/hello 60 >/dev/null & echo $!").strip()
@@ -122,6 +150,7 @@ def boot_once(vmlinuz: Path, initrd: Path, init: str, log: Path) -> dict[str, fl
         "hello_rss": hello_rss,
         "hello_pss": hello_pss,
         "status_x5": status_5,
+        **guest,
     }
 
 
@@ -157,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="another frozen vigil tree, booted as one more column (before/after)")
     p.add_argument("--hello", type=Path, default=FROZEN / "hello",
                    help="the frozen hello tree, the floor (default build/frozen/hello)")
+    p.add_argument("--icount", type=int, metavar="SHIFT",
+                   help="QEMU -icount shift=SHIFT: a guest clock of 2^SHIFT ns per "
+                        "instruction, so the guest-clock rows repeat from run to run")
     args = p.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     k = kernel.fetch()
@@ -167,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(args.runs):
         for label, (init, _tree) in cols.items():  # in turn: a slow spell hits them all
             log = OUT / f"{label.replace(' ', '-')}-{run}.log"
-            results[label].append(boot_once(k.vmlinuz, imgs[label], init, log))
+            results[label].append(boot_once(k.vmlinuz, imgs[label], init, log, args.icount))
 
     def med(label: str, key: str) -> float:
         return statistics.median(r[key] for r in results[label])
@@ -179,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     def line(label: str, cells: list[str]) -> None:
         print(f"{label:28}" + "".join(f"{c:>{w}}" for c in cells))
 
-    print(f"boot, accel={accel.accel(k.vmlinuz)}, kernel {k.version}, median of {args.runs} run(s)")
+    icount = f", -icount shift={args.icount}" if args.icount is not None else ""
+    print(f"boot, accel={accel.accel(k.vmlinuz)}{icount}, kernel {k.version}, "
+          f"median of {args.runs} run(s)")
     line("", heads)
     for key, label, unit in (
         ("kernel_to_init", "kernel start -> PID 1", "s"),
@@ -188,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         ("poweroff_to_stopping", "poweroff -> stopping svcs", "s"),
         ("poweroff_to_exit", "poweroff -> QEMU exit", "s"),
         ("status_x5", "5x vigilctl status, guest", "s"),
+        ("guest_first_line", "guest clock: -> 1st line", "s"),
+        ("guest_starting", "guest clock: -> 'starting'", "s"),
+        ("guest_started", "guest clock: -> 'started'", "s"),
         ("rss", "PID 1 Rss", "kB"),
         ("pss", "PID 1 Pss", "kB"),
     ):
