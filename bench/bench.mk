@@ -2,7 +2,8 @@
 # Needs root. `make bench BENCH_ARGS=--quick` is faster.
 #   bench           vigil (venv and frozen) vs busybox init, sysvinit, runit, s6, supervisord,
 #                   tini (each PID 1 of a namespace; the two inits in a chroot with an inittab)
-#   bench-boot      initramfs boot in QEMU: vigil vs busybox init
+#   bench-boot      initramfs boot in QEMU: vigil vs busybox init (BOOT_ARGS="--icount 3":
+#                   a guest clock that follows the instructions run, rows that repeat)
 #   bench-debian    Debian disk boot in QEMU: vigil vs sysvinit vs systemd
 #   bench-shutdown  poweroff with 50 services on the Debian disk: vigil vs sysvinit
 #   bench-freezers  PyInstaller onedir vs onefile, Nuitka, cx_Freeze
@@ -15,6 +16,7 @@ SYSVINIT_DIR := $(CACHE)/bench/sysvinit-core
 SYSVINIT     := $(SYSVINIT_DIR)/sbin/init
 
 BENCH_ARGS ?=
+BOOT_ARGS ?=
 
 .PHONY: bench bench-boot bench-debian bench-shutdown bench-freezers
 
@@ -30,7 +32,7 @@ $(SYSVINIT):
 	test -x $@ && touch $@
 
 bench-boot: vm-deps
-	$(PY) -m bench.boot --runs 3
+	$(PY) -m bench.boot --runs 3 $(BOOT_ARGS)
 
 bench-debian: image
 	$(PY) bench/debian_boot.py
