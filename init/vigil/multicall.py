@@ -86,7 +86,11 @@ def client_entry() -> None:
         full = os.path.join(os.path.dirname(sys.executable), "vigil")
         # The full program is the client only under a client's name.
         argv0 = sys.argv[0] if name in CLIENT_NAMES else "vigilctl"
-        os.execv(full, [argv0, *sys.argv[1:]])
+        try:
+            os.execv(full, [argv0, *sys.argv[1:]])
+        except OSError as e:
+            sys.stderr.write(f"vigilctl: cannot run {full}: {e.strerror}\n")
+            os._exit(1)
     run_client()
 
 
