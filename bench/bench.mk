@@ -1,24 +1,38 @@
 # The benchmarks: each prints figures and ratios against peers measured in the same run.
 # Needs root. `make bench BENCH_ARGS=--quick` is faster.
-#   bench           vigil vs runit, s6, supervisord, tini (each PID 1 of a namespace)
-#   bench-boot      initramfs boot in QEMU: vigil vs busybox init
+#   bench           vigil (venv and frozen) vs busybox init, sysvinit, runit, s6, supervisord,
+#                   tini (each PID 1 of a namespace; the two inits in a chroot with an inittab)
+#   bench-boot      initramfs boot in QEMU: vigil vs busybox init (BOOT_ARGS="--icount 3":
+#                   a guest clock that follows the instructions run, rows that repeat)
 #   bench-debian    Debian disk boot in QEMU: vigil vs sysvinit vs systemd
 #   bench-shutdown  poweroff with 50 services on the Debian disk: vigil vs sysvinit
 #   bench-freezers  PyInstaller onedir vs onefile, Nuitka, cx_Freeze
 
 # The peers are installed for the benchmark only, not for `make test`.
-BENCH_PACKAGES := runit s6 supervisor tini
+BENCH_PACKAGES := runit s6 supervisor tini busybox-static
+# sysvinit's init is unpacked from its package rather than installed: installing
+# sysvinit-core would replace the host's own init (systemd-sysv on a Debian host).
+SYSVINIT_DIR := $(CACHE)/bench/sysvinit-core
+SYSVINIT     := $(SYSVINIT_DIR)/sbin/init
 
 BENCH_ARGS ?=
+BOOT_ARGS ?=
 
 .PHONY: bench bench-boot bench-debian bench-shutdown bench-freezers
 
-bench: deps
+bench: deps build $(SYSVINIT)
 	$(call apt_install,$(BENCH_PACKAGES))
-	$(PY) bench/supervisors.py $(BENCH_ARGS)
+	$(PY) bench/supervisors.py --sysvinit $(SYSVINIT) $(BENCH_ARGS)
+
+$(SYSVINIT):
+	mkdir -p $(SYSVINIT_DIR)/deb
+	cd $(SYSVINIT_DIR)/deb && { apt-get download sysvinit-core 2>/dev/null \
+	    || { apt-get update -qq && apt-get download sysvinit-core; }; }
+	dpkg-deb -x $$(ls -t $(SYSVINIT_DIR)/deb/sysvinit-core_*.deb | head -1) $(SYSVINIT_DIR)
+	test -x $@ && touch $@
 
 bench-boot: vm-deps
-	$(PY) -m bench.boot --runs 3
+	$(PY) -m bench.boot --runs 3 $(BOOT_ARGS)
 
 bench-debian: image
 	$(PY) bench/debian_boot.py

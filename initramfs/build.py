@@ -196,9 +196,13 @@ def build(
     img = Image()
     add_base(img, init)
     add_vigil(img, frozen)
-    client = VIGIL_NAMES if init == "vigil" else ("vigil", "vigilctl")
-    for name in client:
-        img.add(cpio.symlink(f"sbin/{name}", "/usr/lib/vigil/vigil"))
+    names = VIGIL_NAMES if init == "vigil" else ("vigil", "vigilctl")
+    # The client's names go to the client program of the tree, which starts faster (an
+    # older tree without one: the multi-call program answers to them too).
+    client = "vigilctl" if (frozen / "vigilctl").is_file() else "vigil"
+    for name in names:
+        target = "vigil" if name == "vigil" else client
+        img.add(cpio.symlink(f"sbin/{name}", f"/usr/lib/vigil/{target}"))
     if init == "busybox":
         img.add(cpio.symlink("sbin/init", BUSYBOX))
         img.add(cpio.file("etc/inittab", etc.inittab(console).encode()))

@@ -5,7 +5,7 @@ The tree is laid out in a scratch directory and dpkg-deb builds the package from
   /usr/lib/vigil/                the frozen program (PyInstaller onedir: no Python needed)
   /usr/lib/vigil/units/          the stock units
   /sbin/vigil                    -> /usr/lib/vigil/vigil (boot with init=/sbin/vigil)
-  /usr/sbin/vigilctl             -> ../lib/vigil/vigil (the same program, by its name)
+  /usr/sbin/vigilctl             -> ../lib/vigil/vigilctl (the client program)
   /etc/vigil/vigil.toml          conffile: every setting, commented out
   /etc/grub.d/42_vigil           conffile: the "..., with vigil" GRUB entry
   /usr/share/man/man5, man8      vigil(8), vigilctl(8), vigil.unit(5), vigil.toml(5)
@@ -87,7 +87,7 @@ def stage(root: Path, frozen: Path, ver: str) -> None:
     (root / "sbin").mkdir()
     (root / "sbin" / "vigil").symlink_to("/usr/lib/vigil/vigil")
     (root / "usr" / "sbin").mkdir(parents=True)
-    (root / "usr" / "sbin" / "vigilctl").symlink_to("../lib/vigil/vigil")
+    (root / "usr" / "sbin" / "vigilctl").symlink_to("../lib/vigil/vigilctl")
     (root / "etc" / "vigil").mkdir(parents=True)
     shutil.copy(PKG / "vigil.toml", root / "etc" / "vigil" / "vigil.toml")
     (root / "etc" / "grub.d").mkdir()

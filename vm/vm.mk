@@ -9,8 +9,10 @@ INITRAMFS    := build/initramfs.cpio.gz
 INITRAMFS_BB := build/initramfs-busybox.cpio.gz
 VIGIL_SRC    := $(shell find init/vigil -name '*.py' 2>/dev/null)
 IMAGE_SRC    := $(wildcard initramfs/*.py units/*.toml)
-# The names the frozen binary answers to (see init/vigil/multicall.py).
-SBIN_NAMES   := vigil vigilctl poweroff reboot halt shutdown telinit runlevel
+# The names the frozen binary answers to (see init/vigil/multicall.py); the client's names
+# go to the client program beside it, which starts faster.
+SBIN_NAMES   := vigil
+CLIENT_NAMES := vigilctl poweroff reboot halt shutdown telinit runlevel
 
 .PHONY: vm-deps kernel build initramfs boot boot-busybox install
 
@@ -22,7 +24,7 @@ kernel: deps
 
 build: $(FROZEN) $(HELLO)
 
-$(FROZEN): $(VIGIL_SRC) init/freeze/freeze.py | deps
+$(FROZEN): $(VIGIL_SRC) init/freeze/freeze.py init/freeze/vigilctl.py | deps
 	$(PY) init/freeze/freeze.py vigil
 
 $(HELLO): init/freeze/hello.py init/freeze/freeze.py | deps
@@ -53,4 +55,5 @@ install: build
 	install -d $(DESTDIR)/usr/lib/vigil/units $(DESTDIR)/sbin
 	cp -a build/frozen/vigil/. $(DESTDIR)/usr/lib/vigil/
 	for n in $(SBIN_NAMES); do ln -sfn /usr/lib/vigil/vigil $(DESTDIR)/sbin/$$n; done
+	for n in $(CLIENT_NAMES); do ln -sfn /usr/lib/vigil/vigilctl $(DESTDIR)/sbin/$$n; done
 	for f in units/*.toml; do [ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)/usr/lib/vigil/units/; done; true

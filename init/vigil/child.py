@@ -6,7 +6,7 @@ the child, never PID 1. Everything stage 1 changes (mounts, modules, swap, hostn
 clock) belongs to the whole system, so doing it from a child changes nothing for PID 1.
 """
 
-import json
+from vigil import jsonc as json  # json.dumps and json.loads without re: vigil.jsonc
 import os
 import signal
 from collections.abc import Callable

@@ -3,40 +3,15 @@ send one line, read one line of JSON. Nothing else on this path.
 
 vigilctl runs often (scripts, status bars, `poweroff` on a slow machine), so this module
 imports only C modules: _socket instead of socket (which imports enum, selectors and more)
-and the JSON scanner of _json, the one json.loads itself uses, instead of json (whose
-decoder imports re). Together that was most of what a vigilctl run did before it spoke.
+and the JSON scanner of _json, the one json.loads itself uses (vigil.jsonc), instead of
+json (whose decoder imports re). Together that was most of what a vigilctl run did before
+it spoke.
 """
 
-import _json
 import _socket
 
+from vigil.jsonc import loads
 from vigil.protocol import format_request
-
-
-class _Decoding:
-    """What _json's scanner reads from its context (json.decoder.JSONDecoder has the same)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = staticmethod(float)  # NaN, Infinity, -Infinity
-
-
-_scan = _json.make_scanner(_Decoding())
-
-
-def loads(text: str):
-    """One JSON value (surrounding white space allowed); ValueError if it is not that."""
-    start = len(text) - len(text.lstrip())
-    try:
-        value, end = _scan(text, start)
-    except StopIteration:
-        raise ValueError("not JSON") from None
-    if text[end:].strip():
-        raise ValueError("not JSON: extra data after the value")
-    return value
 
 
 def request(path: str, verb: str, args: list[str], timeout: float = 30.0) -> dict:

@@ -10,7 +10,7 @@ shows: each object writes its own (Supervisor/Service/ServiceLog.snapshot) and r
 back (restore).
 """
 
-import json
+from vigil import jsonc as json  # json.dumps and json.loads without re: vigil.jsonc
 import os
 import sys
 
