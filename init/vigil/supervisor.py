@@ -125,6 +125,7 @@ class Supervisor:
         self._null_fd = -1
         self._notify: dict[int, socket.socket] = {}  # notify fd -> its socket
         self.catalog: Catalog | None = None
+        self._going_down: set[str] = set()  # up when the shutdown began (_check_all_stopped)
         self._launch_timer = None
         self._launched = 0                  # launches in this turn of the loop
         self._queued: dict[Service, None] = {}  # ready to launch in a later turn, in order
@@ -285,6 +286,7 @@ class Supervisor:
 
     def shutdown(self, when_done: Callable[[], None]) -> None:
         self.on_all_stopped = when_done
+        self._going_down = {n for n, s in self.services.items() if s.up}
         self._stop_group({n: Why("shutdown") for n in self.services})
         self._check_all_stopped()
 
@@ -428,9 +430,18 @@ class Supervisor:
                 self._consider_stop(self.services[earlier])
 
     def _check_all_stopped(self) -> None:
-        if self.on_all_stopped and not any(s.up for s in self.services.values()):
-            done, self.on_all_stopped = self.on_all_stopped, None
-            done()
+        """During a shutdown: call back once none of the units that were up is up. Each is
+        looked at until it is down, then forgotten (one look per unit per exit would make a
+        shutdown of 1000 units a million looks)."""
+        if not self.on_all_stopped:
+            return
+        while self._going_down:
+            svc = self.services.get(next(iter(self._going_down)))
+            if svc is not None and svc.up:
+                return
+            self._going_down.discard(next(iter(self._going_down)))
+        done, self.on_all_stopped = self.on_all_stopped, None
+        done()
 
     # --- processes ---------------------------------------------------------------
     def reap(self) -> int:
