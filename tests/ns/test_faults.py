@@ -190,7 +190,7 @@ start_timeout = 600
 STUBBORN = {
     "ignores-term": """exec = ["/bin/sh", "-c", "trap '' TERM; sleep 7001 & wait"]""",
     "double-fork": """exec = ["/bin/sh", "-c",
-        "(sh -c \"trap '' TERM; exec sleep 7002\" &); exec sleep 7012"]""",
+        "(sh -c \\"trap '' TERM; exec sleep 7002\\" &); exec sleep 7012"]""",
     "new-session": """exec = ["/bin/sh", "-c",
         "setsid sh -c \\"trap '' TERM; exec sleep 7003\\" & exec sleep 7013"]""",
 }
