@@ -4,6 +4,7 @@ many at once. Every request gets one reply or a clean close; a rejected request 
 reaches the handler (so it changes nothing); the loop never sees an exception."""
 
 import json
+import os
 import socket
 
 from hypothesis import HealthCheck, given, settings
@@ -14,9 +15,9 @@ from vigil.control import (MAX_CLIENTS, MAX_REQUEST, VERBS, ControlServer, Reque
                            check_request, parse_request)
 from vigil.loop import Loop
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "150")),
+                deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                      HealthCheck.too_slow])
 
 
 class Recorder:
@@ -271,6 +272,7 @@ def test_an_idle_client_loses_its_slot_at_the_request_deadline(tmp_path, monkeyp
         rig.close()
 
 
+@FUZZ
 @given(verb=st.text(max_size=12) | st.sampled_from(sorted(VERBS)),
        args=st.lists(st.text(max_size=5), max_size=4), uid=st.sampled_from([0, 1, 65534]))
 def test_check_request_refuses_exactly_what_the_table_says(verb, args, uid):
@@ -286,6 +288,7 @@ def test_check_request_refuses_exactly_what_the_table_says(verb, args, uid):
     assert refused == (not allowed)
 
 
+@FUZZ
 @given(st.binary(max_size=MAX_REQUEST + 50))
 def test_parse_request_raises_only_request_errors(line):
     try:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vigil import logs
 from vigil.loop import Loop
 
+EXAMPLES = int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "150"))
 STAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ")
 
 
@@ -47,8 +48,8 @@ def expected(data: bytes) -> list[bytes]:
     return out
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES // 2, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(chunks=st.lists(st.binary(max_size=3000) | st.sampled_from(
            [b"\n", b"\r", b"\r\n", b"x" * (logs.MAX_LINE + 5), b"\xff\xfe\x00\x1b[2J"]),
            max_size=30),
@@ -140,6 +141,7 @@ def test_drops_are_said_before_the_lines_kept(tmp_path):
     log.close()
 
 
+@settings(max_examples=EXAMPLES)
 @given(st.text())
 def test_say_never_writes_a_control_character(text):
     line = ("vigil: " + logs.escape(text) + "\n").encode(errors="replace")
