@@ -246,9 +246,13 @@ def test_what_a_service_gets(vigil):
 
 STRANGER = """
 import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.sendto(b"READY=1\\nSTATUS=forged", sys.argv[2])
-print("sent")
+for path in sys.argv[2:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.sendto(b"READY=1\\nSTATUS=forged", path)
+        print("sent")
+    except PermissionError:
+        print("refused")
 """
 
 SENDER = """import os, socket, sys, time
@@ -282,17 +286,20 @@ def test_notify_socket_ignores_strangers_and_garbage(vigil):
     os.chmod(script, 0o644)
     vigil.unit("notified", f'[service]\ntype = "notify"\nexec = ["/usr/bin/python3", '
                f'"{script}", "{box}"]\nuser = "nobody"\n')
+    vigil.unit("rootly", '[service]\ntype = "notify"\nexec = ["/bin/sleep", "1000"]\n')
     vigil.unit("bystander", SLEEPER)
     vigil.start()
     bystander = vigil.wait_state("bystander", "running")["pid"]
     vigil.wait_for(lambda: os.path.exists(f"{box}/sock"), what="the service's socket")
     sock = open(f"{box}/sock").read()
-    # another process of the same user, outside the service: its READY=1 is not the service's
-    out = as_nobody(vigil, STRANGER, sock)
-    assert out.strip() == "sent"
+    # another process of the same user, outside the service: its READY=1 is not the
+    # service's; another user cannot even send to a root service's socket
+    out = as_nobody(vigil, STRANGER, sock, os.path.join(os.path.dirname(sock), "rootly"))
+    assert out.split() == ["sent", "refused"]
     time.sleep(0.5)
-    st = vigil.status("notified")
-    assert st["state"] == "starting" and st["status"] != "forged"
+    for name in ("notified", "rootly"):
+        st = vigil.status(name)
+        assert st["state"] == "starting" and st["status"] != "forged", st
     open(f"{box}/go", "w").close()  # oversized and malformed datagrams from the service
     vigil.wait_for(lambda: os.path.exists(f"{box}/junk-sent"), what="the junk")
     time.sleep(0.3)
