@@ -149,6 +149,17 @@ class ServiceLog:
                 os.close(fd)
         self.read_fd = self.write_fd = self.file_fd = -1
 
+    def release(self) -> None:
+        """At the end: write what is left if the disk takes it, and close the file, which
+        would keep its file system from being remounted read-only. Nothing reopens it."""
+        self.on_readable()
+        self.flush_partial()
+        self.flush_memory()
+        if self.file_fd >= 0:
+            os.close(self.file_fd)
+            self.file_fd = -1
+        self.next_try = float("inf")
+
     def on_readable(self) -> None:
         try:
             data = os.read(self.read_fd, READ_CHUNK)

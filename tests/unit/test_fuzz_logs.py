@@ -178,3 +178,23 @@ def test_an_exception_in_a_handler_is_logged_with_its_traceback(capfd):
     assert ran == ["the next timer", "the next turn"]
     os.close(r)
     os.close(w)
+
+
+def held_open(path: str) -> bool:
+    fds = "/proc/self/fd"
+    return path in {os.readlink(f"{fds}/{fd}") for fd in os.listdir(fds)
+                    if os.path.exists(f"{fds}/{fd}")}
+
+
+def test_release_writes_what_is_left_and_closes_the_file(tmp_path):
+    # at poweroff: an open log file kept / from being remounted read-only
+    log = logs.ServiceLog("svc", str(tmp_path), max_size=1 << 20, keep=2)
+    feed(log, b"whole\nand a half")
+    os.write(log.write_fd, b" line\nunread\n")
+    assert held_open(log.path)
+    log.release()
+    assert on_disk(log.path, 2) == [b"whole", b"and a half line", b"unread"]
+    assert not held_open(log.path), "nothing holds the file open for writing"
+    feed(log, b"late\n")
+    assert not held_open(log.path), "and nothing opens it again"
+    log.close()
