@@ -8,12 +8,20 @@ import time
 from vigil import control
 
 
-def pss_kib(pid: int) -> int:
+def memory_kib(pid: int) -> dict[str, int]:
+    """smaps_rollup's figures in KiB: Pss (shared pages divided among their sharers, so
+    it moves when children come and go), Anonymous (the heap: what a leak grows)..."""
+    out = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise AssertionError("no Pss in smaps_rollup")
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                out[name] = int(rest.split()[0])
+    return out
+
+
+def pss_kib(pid: int) -> int:
+    return memory_kib(pid)["Pss"]
 
 
 def cpu_seconds(pid: int) -> float:
