@@ -125,7 +125,7 @@ class ControlServer:
                                       | socket.SOCK_CLOEXEC)
             self.sock.bind(path)
             os.chmod(path, 0o666)  # reading is open to local users; SO_PEERCRED guards the rest
-            self.sock.listen(64)
+            self.sock.listen(256)
         self._keep_spare()
         loop.add(self.sock.fileno(), self._accept)
 
@@ -299,8 +299,14 @@ def _refuse(conn: socket.socket, why: str) -> None:
 def request(path: str, verb: str, args: list[str], timeout: float = 30.0) -> dict:
     """The client side: send one request, return the decoded reply."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
+        # A blocking connect waits for room when vigil's listen backlog is full (a flood
+        # of other clients), for at most SO_SNDTIMEO; with a Python timeout set it would
+        # fail at once with EAGAIN.
+        whole, part = divmod(timeout, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                     struct.pack("ll", int(whole), int(part * 1e6)))
         s.connect(path)
+        s.settimeout(timeout)
         s.sendall(format_request(verb, args))
         chunks = []
         deadline = time.monotonic() + timeout

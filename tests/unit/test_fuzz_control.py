@@ -7,6 +7,7 @@ import json
 import os
 import socket
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -297,3 +298,58 @@ def test_parse_request_raises_only_request_errors(line):
         assert e.code == 2
     else:
         assert verb and all(args) and " " not in verb
+
+
+def test_a_client_waits_for_room_in_a_full_backlog(tmp_path):
+    # vigilctl under a flood of connects: the backlog is full when it connects. It must
+    # wait for room (it failed at once with EAGAIN), and still give up at its timeout.
+    import threading
+    import time
+    path = str(tmp_path / "ctl")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    fillers = []
+    for _ in range(8):  # fill the backlog: more connects would block
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            s.close()
+            break
+        fillers.append(s)
+
+    def serve():
+        time.sleep(0.3)
+        while True:
+            conn, _ = server.accept()
+            conn.settimeout(0.5)  # a filler never writes
+            try:
+                asked = conn.recv(100)
+            except TimeoutError:
+                asked = b""
+            if asked.startswith(b"1 ping"):
+                conn.sendall(b'{"ok":true,"result":"pong"}\n')
+                conn.close()
+                return
+            conn.close()
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        assert control.request(path, "ping", [], timeout=10) == {"ok": True, "result": "pong"}
+    finally:
+        t.join(10)
+    with pytest.raises(BlockingIOError):  # nobody accepts: the wait ends at the timeout
+        for _ in range(8):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect(path)
+            fillers.append(s)
+    t0 = time.monotonic()
+    with pytest.raises(OSError):
+        control.request(path, "ping", [], timeout=0.3)
+    assert time.monotonic() - t0 < 5
+    for s in fillers:
+        s.close()
+    server.close()
