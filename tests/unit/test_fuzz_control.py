@@ -53,11 +53,19 @@ class Rig:
             self.server._drop(fd)
         self.loop.remove(self.server.sock.fileno())
         self.server.sock.close()
+        if self.server._spare >= 0:
+            os.close(self.server._spare)
         self.loop.epoll.close()
+        for c in Client.made:
+            c.sock.close()
+        Client.made.clear()
 
 
 class Client:
+    made: list["Client"] = []  # closed by Rig.close: a long fuzz run must not run out of fds
+
     def __init__(self, path: str, pieces: list[bytes]):
+        Client.made.append(self)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.path = path
