@@ -52,7 +52,23 @@ test: deps vm-deps
 	$(PY) -m pytest -q tests
 
 lint: deps
-	$(VENV)/bin/ruff check init tests bench vm initramfs
+	$(VENV)/bin/ruff check init tests bench vm initramfs pkg
 
 clean:
 	rm -rf build dist $(VENV) .pytest_cache
+
+# The Debian package (pkg/deb.py): the frozen vigil, units, man pages, GRUB entry.
+APT_PACKAGES += dpkg-dev lintian man-db fdisk
+DEB := build/vigil_$(shell sed -n 's/^VERSION = "\(.*\)"/\1/p' init/vigil/__init__.py)_amd64.deb
+PKG_SRC := $(wildcard pkg/* man/*)
+
+.PHONY: deb grub-image
+
+deb: $(DEB)
+
+$(DEB): $(FROZEN) $(PKG_SRC) units/*.toml
+	$(PY) pkg/deb.py -o build
+
+# The GRUB-booted Debian disk with the .deb installed (vm/grubdisk.py; cached).
+grub-image: deb
+	$(PY) -m vm.grubdisk --deb $(DEB)

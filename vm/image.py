@@ -93,20 +93,24 @@ def _log(msg: str) -> None:
 
 # --- layer 1 and 2: the Debian base ----------------------------------------------------
 
-def base_key() -> str:
-    return _hash(json.dumps([SUITE, VARIANT, sorted(PACKAGES)]).encode())
+def base_key(packages: tuple[str, ...] = PACKAGES, hooks: tuple[str, ...] = ()) -> str:
+    if not hooks:  # the key the cached tarballs of the first disk were made with
+        return _hash(json.dumps([SUITE, VARIANT, sorted(packages)]).encode())
+    return _hash(json.dumps([SUITE, VARIANT, sorted(packages), list(hooks)]).encode())
 
 
-def base_tarball() -> Path:
-    """The mmdebstrap tarball, made once per package list."""
-    out = image_dir() / f"{SUITE}-{base_key()}.tar"
+def base_tarball(packages: tuple[str, ...] = PACKAGES, hooks: tuple[str, ...] = ()) -> Path:
+    """The mmdebstrap tarball, made once per package list (and customize hooks: mmdebstrap's
+    --customize-hook, shell commands run on the finished tree, "$1" being its path)."""
+    out = image_dir() / f"{SUITE}-{base_key(packages, hooks)}.tar"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.tar")  # mmdebstrap picks the format by suffix
-    _log(f"mmdebstrap {SUITE} ({VARIANT} + {len(PACKAGES)} packages) -> {out}")
+    _log(f"mmdebstrap {SUITE} ({VARIANT} + {len(packages)} packages) -> {out}")
     subprocess.run(
-        ["mmdebstrap", f"--variant={VARIANT}", "--format=tar", "--include=" + ",".join(PACKAGES),
+        ["mmdebstrap", f"--variant={VARIANT}", "--format=tar", "--include=" + ",".join(packages),
+         *(f"--customize-hook={hook}" for hook in hooks),
          # Documentation and locales are most of the tree's size and none of the test.
          "--dpkgopt=path-exclude=/usr/share/man/*",
          "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -119,10 +123,10 @@ def base_tarball() -> Path:
     return out
 
 
-def base_tree() -> Path:
+def base_tree(packages: tuple[str, ...] = PACKAGES, hooks: tuple[str, ...] = ()) -> Path:
     """The tarball unpacked (as root, so owners and modes stay); read-only by convention."""
-    tar = base_tarball()
-    tree = image_dir() / f"{SUITE}-{base_key()}.tree"
+    tar = base_tarball(packages, hooks)
+    tree = image_dir() / f"{SUITE}-{base_key(packages, hooks)}.tree"
     if (tree / ".complete").is_file():
         return tree
     if tree.exists():
@@ -164,16 +168,8 @@ def _customize(tree: Path) -> None:
     sysvinit, a swap file, a stale file in /tmp, the frozen vigil."""
     subprocess.run(["cp", "-a", "--no-preserve=ownership", f"{OVERLAY}/.", str(tree)],
                    check=True)
-    # Testing only: an empty password field lets root log in without one.
-    shadow = tree / "etc" / "shadow"
-    lines = shadow.read_text().splitlines()
-    shadow.write_text("".join(
-        ":".join([f[0], "", *f[2:]]) + "\n" if f[0] == "root" else line + "\n"
-        for line in lines for f in [line.split(":")]))
-    inittab = tree / "etc" / "inittab"
-    if inittab.is_file() and SERIAL_GETTY not in inittab.read_text():
-        with inittab.open("a") as f:
-            f.write(SERIAL_GETTY)
+    empty_root_password(tree)
+    add_serial_getty(tree)
     zone = (tree / "etc" / "timezone").read_text().strip()
     localtime = tree / "etc" / "localtime"
     localtime.unlink(missing_ok=True)
@@ -192,6 +188,23 @@ def _customize(tree: Path) -> None:
     subprocess.run(["mkswap", "-q", str(swap)], check=True)
     _add_modules(tree)
     subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={tree}"], check=True)
+
+
+def empty_root_password(tree: Path) -> None:
+    """Testing only: an empty password field lets root log in without one."""
+    shadow = tree / "etc" / "shadow"
+    lines = shadow.read_text().splitlines()
+    shadow.write_text("".join(
+        ":".join([f[0], "", *f[2:]]) + "\n" if f[0] == "root" else line + "\n"
+        for line in lines for f in [line.split(":")]))
+
+
+def add_serial_getty(tree: Path) -> None:
+    """A getty on the serial console for sysvinit (vigil starts one on each console=)."""
+    inittab = tree / "etc" / "inittab"
+    if inittab.is_file() and SERIAL_GETTY not in inittab.read_text():
+        with inittab.open("a") as f:
+            f.write(SERIAL_GETTY)
 
 
 def _add_modules(tree: Path) -> None:

@@ -48,8 +48,8 @@ class Exit(enum.Enum):
 
 @dataclass
 class Config:
-    kernel: Path
-    initrd: Path
+    kernel: Path | None   # None: no -kernel, the firmware boots the first disk (GRUB)
+    initrd: Path | None
     rdinit: str = "/sbin/vigil"
     append: str = ""  # more kernel parameters
     memory: str = "512M"
@@ -68,15 +68,16 @@ class Config:
         return f"console=ttyS0 rdinit={self.rdinit} panic=1 {self.append}".strip()
 
     def argv(self, monitor: str | None, interactive: bool = False) -> list[str]:
-        accel = self.accel or _accel.accel(self.kernel)
+        accel = self.accel or _accel.accel(self.kernel or _kernel.fetch().vmlinuz)
         args = [
             QEMU, "-accel", accel, "-M", "pc", "-m", self.memory, "-smp", str(self.cpus),
             "-nodefaults", "-no-user-config",
             # No floppy drive: otherwise the guest kernel probes it and logs errors.
             "-global", "isa-fdc.fdtypeA=none",
-            "-kernel", str(self.kernel), "-initrd", str(self.initrd),
-            "-append", self.cmdline(),
         ]
+        if self.kernel is not None:
+            args += ["-kernel", str(self.kernel), "-initrd", str(self.initrd),
+                     "-append", self.cmdline()]
         if interactive:
             # Serial and monitor multiplexed on this terminal (ctrl-a c, ctrl-a x).
             args += ["-nographic", "-serial", "mon:stdio"]

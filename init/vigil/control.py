@@ -1,12 +1,5 @@
-"""The control socket: a line-based protocol where every request gets exactly one reply.
-
-Protocol version 1 (also in the README):
-  request  one line of at most MAX_REQUEST bytes: "1 VERB [ARG ...]\\n", words separated
-           by spaces; the leading 1 is the protocol version.
-  reply    one line of JSON: {"ok": true, "result": ...}
-           or {"ok": false, "error": "why", "code": N}, N being vigilctl's exit status
-           (1 error, 2 usage, 3 not running, 4 no such unit).
-  One request per connection; the server closes it after the reply.
+"""The control socket's server: a line-based protocol (vigil.protocol) where every request
+gets exactly one reply.
 
 Every socket is non-blocking and every connection has deadlines, so a client that
 connects and stalls (or never reads its reply) costs one fd for a short while and nothing
@@ -24,13 +17,11 @@ import os
 import select
 import socket
 import struct
-import time
 from collections.abc import Callable
 
 from vigil import logs
+from vigil.protocol import MAX_REQUEST, PROTOCOL, VERBS
 
-PROTOCOL = 1
-MAX_REQUEST = 4096
 MAX_CLIENTS = 64         # connections at once (root may take an unprivileged one's place)
 ROOT_EXTRA = 16          # more for root when every connection is already root's
 REQUEST_DEADLINE = 2.0   # seconds from connect to a whole request line
@@ -39,18 +30,6 @@ PAUSE_AFTER_EMFILE = 1.0  # seconds the listening socket is left alone when out 
 # A test-only fault: a request for this verb raises in the connection's handler, outside
 # every net but the loop's own (tests/ns/test_faults.py). Off unless the variable is set.
 FAULT_VERB = os.environ.get("VIGIL_TEST_FAULT", "")
-# Every verb of the protocol: (fewest arguments, most (None: any), needs root). The server
-# checks both before a handler runs (SO_PEERCRED gives the uid); vigilctl checks the counts
-# before it connects. What each verb does is in vigil.verbs.
-VERBS = {
-    "ping": (0, 0, False), "version": (0, 0, False), "list": (0, 0, False),
-    "status": (0, None, False), "logs": (1, 1, False), "dump": (0, 0, False),
-    "analyze": (0, 0, False), "tree": (0, 0, False),
-    "start": (1, None, True), "stop": (1, None, True), "restart": (1, None, True),
-    "reload": (0, None, True), "poweroff": (0, 1, True), "reboot": (0, 1, True),
-    "halt": (0, 1, True), "reexec": (0, 0, True), "schedule": (3, None, True),
-    "cancel": (0, 0, True), "rescue": (0, 0, True), "default": (0, 0, True),
-}
 
 
 class RequestError(Exception):
@@ -85,10 +64,6 @@ def check_request(verb: str, args: list[str], uid: int) -> None:
         raise RequestError(f"{verb}: wrong number of arguments", 2)
     if root and uid != 0:
         raise RequestError(f"{verb}: permission denied (needs root)", 1)
-
-
-def format_request(verb: str, args: list[str]) -> bytes:
-    return (" ".join([str(PROTOCOL), verb, *args]) + "\n").encode()
 
 
 def format_reply(ok: bool, result=None, error: str = "", code: int = 0) -> bytes:
@@ -197,9 +172,6 @@ class ControlServer:
         self.clients[fd] = c
         c.timer = self.loop.call_later(REQUEST_DEADLINE, lambda fd=fd: self._drop(fd))
         self.loop.add(fd, lambda mask, fd=fd: self._on_client(fd, mask))
-        # vigilctl writes its request at once: it is often here already, and a request
-        # answered now is not a client that a newcomer could take the place of.
-        self._on_client(fd, select.EPOLLIN)
 
     @staticmethod
     def _peer(conn: socket.socket) -> tuple[int, int]:
@@ -210,11 +182,19 @@ class ControlServer:
 
     def _make_room(self, uid: int) -> bool:
         """Room for one more client of this uid, taking an unprivileged one's place if
-        needed: the oldest that has not asked yet, or for root the oldest at all."""
+        needed: the oldest that has not asked yet, or for root the oldest at all. A client
+        whose request is already there is answered rather than put out."""
         if len(self.clients) < MAX_CLIENTS:
             return True
-        for fd, c in self.clients.items():  # oldest first
-            if c.uid != 0 and (uid == 0 or not c.asked):
+        for fd in list(self.clients):  # oldest first
+            c = self.clients.get(fd)
+            if c is None or c.uid == 0:
+                continue
+            if not c.asked:
+                self._on_client(fd, select.EPOLLIN)
+                if fd not in self.clients:
+                    return True  # answered and closed: its slot is free
+            if uid == 0 or not c.asked:
                 self._drop(fd, b"too many clients: a newer one took your place")
                 return True
         return uid == 0 and len(self.clients) < MAX_CLIENTS + ROOT_EXTRA
@@ -294,27 +274,3 @@ def _refuse(conn: socket.socket, why: str) -> None:
     except OSError:
         pass
     conn.close()
-
-
-def request(path: str, verb: str, args: list[str], timeout: float = 30.0) -> dict:
-    """The client side: send one request, return the decoded reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        # A blocking connect waits for room when vigil's listen backlog is full (a flood
-        # of other clients), for at most SO_SNDTIMEO; with a Python timeout set it would
-        # fail at once with EAGAIN.
-        whole, part = divmod(timeout, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                     struct.pack("ll", int(whole), int(part * 1e6)))
-        s.connect(path)
-        s.settimeout(timeout)
-        s.sendall(format_request(verb, args))
-        chunks = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if chunk.endswith(b"\n"):
-                break
-    return json.loads(b"".join(chunks) or b'{"ok": false, "error": "no reply", "code": 1}')

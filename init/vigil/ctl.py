@@ -5,12 +5,12 @@
 Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
 
-import json
 import os
 import sys
 import time
 
-from vigil import control
+from vigil import client, protocol, term
+from vigil.term import escape
 
 DEFAULT_SOCKET = "/run/vigil/control"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING, EXIT_NO_UNIT = 0, 1, 2, 3, 4
@@ -26,7 +26,7 @@ class CtlError(Exception):
 
 def ask(socket_path: str, verb: str, args: list[str]):
     try:
-        reply = control.request(socket_path, verb, args)
+        reply = client.request(socket_path, verb, args)
     except FileNotFoundError:
         raise CtlError(f"cannot reach vigil: {socket_path} does not exist") from None
     except OSError as e:
@@ -39,13 +39,20 @@ def ask(socket_path: str, verb: str, args: list[str]):
 
 
 # --- human output ---------------------------------------------------------------
-def _paint(state: str, tty: bool) -> str:
-    code = COLOURS.get(state)
-    return f"\033[{code}m{state}\033[0m" if tty and code else state
+# Every string that comes from vigil's reply or from a file (unit names, why texts,
+# STATUS=, paths, log lines) goes through escape() before it is printed.
+def _paint(state: str, colour: bool) -> str:
+    return term.paint(escape(state), COLOURS.get(state), colour)
+
+
+def _json(value) -> str:
+    """--json output (json is imported only then: it is the slow part of a start)."""
+    import json
+    return json.dumps(value, indent=2)
 
 
 def _why(row: dict) -> str:
-    return (row.get("why") or {}).get("text", "")
+    return escape((row.get("why") or {}).get("text", ""))
 
 
 def _ago(since: float | None) -> str:
@@ -63,24 +70,41 @@ def _ago(since: float | None) -> str:
 
 def print_table(rows: list[dict], tty: bool) -> None:
     header = ("UNIT", "STATE", "PID", "RESTARTS", "SINCE", "WHY")
-    table = [(r["name"], r["state"], str(r.get("pid") or "-"), str(r.get("restarts", 0)),
-              _ago(r.get("since")), _why(r)) for r in rows]
+    table = [(escape(r["name"]), escape(r["state"]), str(r.get("pid") or "-"),
+              str(r.get("restarts", 0)), _ago(r.get("since")), _why(r)) for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for t in table:
-        cells = [t[0].ljust(widths[0]), _paint(t[1], tty) + " " * (widths[1] - len(t[1]))]
+        cells = [t[0].ljust(widths[0]),
+                 term.paint(t[1], COLOURS.get(t[1]), tty) + " " * (widths[1] - len(t[1]))]
         cells += [c.ljust(w) for c, w in zip(t[2:], widths[2:], strict=True)]
         print("  ".join(cells).rstrip())
 
 
+def pending_mounts(rows: list[dict]) -> list[str]:
+    """A line for each mount unit still waiting for its device, and what waits for it."""
+    waiting: dict[str, list[str]] = {}
+    for r in rows:
+        why = r.get("why") or {}
+        if why.get("kind") == "waiting" and str(why.get("unit", "")).endswith(".mount"):
+            waiting.setdefault(why["unit"], []).append(r["name"])
+    lines = []
+    for r in rows:
+        if r["name"].endswith(".mount") and r["state"] == "starting":
+            waiters = ", ".join(sorted(waiting.get(r["name"], []))) or "nothing yet"
+            lines.append(f"mount pending: {r['name']}: {r.get('status') or _why(r)}; "
+                         f"waited for by {waiters}")
+    return lines
+
+
 def print_status(info: dict, tty: bool) -> None:
     title = info["name"] + (f" - {info['description']}" if info.get("description") else "")
-    print(title)
+    print(escape(title))
     when = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
             + f" ({_ago(info['since'])})") if info.get("since") else "-"
     lines = [("state", f"{_paint(info['state'], tty)} since {when}"),
-             ("why", _why(info)),
+             ("why", (info.get("why") or {}).get("text", "")),
              ("rejected", f"new file rejected, the old definition runs: {info['rejected']}"
               if info.get("rejected") else ""),
              ("pid", str(info.get("pid") or "-")),
@@ -98,6 +122,7 @@ def print_status(info: dict, tty: bool) -> None:
         lines.append(("dropped", f"{info['dropped_lines']} log lines"))
     for key, value in lines:
         if value:
+            value = value if key == "state" else escape(value)  # state: painted, escaped
             print(f"  {key + ':':<12} {value}")
 
 
@@ -120,6 +145,10 @@ def _import_args(args: list[str], verb: str) -> tuple[list[str], str | None, boo
     return rest, root, given
 
 
+def _say(line: str) -> None:
+    print(escape(line))
+
+
 def cmd_check(args: list[str], as_json: bool) -> int:
     from vigil import graph
     from vigil.unit import UNIT_DIRS, Catalog
@@ -132,7 +161,14 @@ def cmd_check(args: list[str], as_json: bool) -> int:
     missing = sorted({(n, w) for n, u in list(catalog.units.items()) for w in u.wants
                       if catalog.get(w) is None})
     imported = {n: u for n, u in catalog.units.items() if u.origin != "toml"}
+    from vigil import checks
+    # programs are looked for on this machine, where vigil runs them (an import root is
+    # only where the unit files are read)
+    bad_programs, later_programs = checks.program_problems(
+        catalog.units, checks.mount_points(root, catalog.units))
+    failed = bool(catalog.errors or bad_programs)
     if as_json:
+        import json
         print(json.dumps({
             "units": sorted(catalog.units), "templates": sorted(catalog.templates),
             "errors": [str(e) for _, e in sorted(catalog.errors.items())], "cycles": cycles,
@@ -142,38 +178,44 @@ def cmd_check(args: list[str], as_json: bool) -> int:
             "aliases": catalog.aliases, "shadowed": catalog.shadowed,
             "skipped": catalog.skipped, "masks": catalog.masks,
             "no_header": catalog.no_header, "handled": catalog.handled,
-            "ignored": catalog.ignored, "warnings": catalog.warnings}, indent=2))
-        return EXIT_ERROR if catalog.errors else EXIT_OK
+            "ignored": catalog.ignored, "warnings": catalog.warnings + later_programs,
+            "programs": bad_programs}, indent=2))
+        return EXIT_ERROR if failed else EXIT_OK
     for _, err in sorted(catalog.errors.items()):
-        print(f"error: {err}")
+        _say(f"error: {err}")
+    for text in bad_programs:
+        _say(f"error: {text}")
+    for text in later_programs:
+        _say(f"warning: {text}")
     for cycle in cycles:
-        print("warning: ordering cycle " + " -> ".join(cycle))
+        _say("warning: ordering cycle " + " -> ".join(cycle))
     for text in catalog.warnings:
-        print(f"warning: {text}")
+        _say(f"warning: {text}")
     for name, want in missing:
-        print(f"note: {name} wants {want}, which does not exist (ignored)")
+        _say(f"note: {name} wants {want}, which does not exist (ignored)")
     for _name, unit in sorted(imported.items()):
         for path, line, text in unit.notes:
-            print(f"note: {path}:{line}: {text}" if line else f"note: {path}: {text}")
+            _say(f"note: {path}:{line}: {text}" if line else f"note: {path}: {text}")
     for name, paths in sorted(catalog.shadowed.items()):
-        print(f"shadowed: {name}: used {paths[0]}, shadowed {', '.join(paths[1:])}")
+        _say(f"shadowed: {name}: used {paths[0]}, shadowed {', '.join(paths[1:])}")
     for name, (path, why) in sorted(catalog.skipped.items()):
-        print(f"skipped: {name} ({path}): {why}")
+        _say(f"skipped: {name} ({path}): {why}")
     for name, link in sorted(catalog.masks.items()):
-        print(f"masked: {name} ({link} -> /dev/null): never started")
+        _say(f"masked: {name} ({link} -> /dev/null): never started")
     for path, why in catalog.no_header:
-        print(f"not started: {path}: {why}")
+        _say(f"not started: {path}: {why}")
     for path, line, text in catalog.handled:
-        print(f"handled by vigil: {path}:{line}: {text}")
+        _say(f"handled by vigil: {path}:{line}: {text}")
     if catalog.ignored:
-        print(f"ignored: {len(catalog.ignored)} .socket, .timer, .path, .mount... unit files "
+        _say(f"ignored: {len(catalog.ignored)} .socket, .timer, .path, .mount... unit files "
               "(out of scope)")
     counts = {o: sum(u.origin == o for u in imported.values())
               for o in ("systemd", "init.d", "inittab")}
-    print(f"{len(catalog.units)} units ({', '.join(f'{v} from {k}' for k, v in counts.items())};"
+    _say(f"{len(catalog.units)} units ({', '.join(f'{v} from {k}' for k, v in counts.items())};"
           f" {sum(u.enabled for u in catalog.units.values())} enabled), "
-          f"{len(catalog.templates)} templates, {len(catalog.errors)} errors")
-    return EXIT_ERROR if catalog.errors else EXIT_OK
+          f"{len(catalog.templates)} templates, {len(catalog.errors) + len(bad_programs)} "
+          "errors")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def cmd_convert(args: list[str]) -> int:
@@ -200,9 +242,9 @@ def cmd_convert(args: list[str]) -> int:
 
 def cmd_tree(rows: list[dict]) -> int:
     for row in rows:
-        print(f"{row['name']} ({row['state']})")
+        _say(f"{row['name']} ({row['state']})")
         for pid, depth, cmd in row["processes"]:
-            print("  " * (depth + 1) + f"{pid} {cmd}")
+            print("  " * (depth + 1) + f"{pid} {escape(cmd)}")
     return EXIT_OK
 
 
@@ -223,9 +265,10 @@ def cmd_logs(sock: str, unit: str, lines: int, follow: bool) -> int:
         tail = tail[-lines:] if lines else tail
     tail.extend(info["memory"])
     for line in (tail[-lines:] if lines else tail):
-        print(line)
+        print(escape(line, keep="\t"))
     if info.get("error"):
-        print(f"vigilctl: log not written to disk yet: {info['error']}", file=sys.stderr)
+        print(f"vigilctl: log not written to disk yet: {escape(info['error'])}",
+              file=sys.stderr)
     if not follow:
         return EXIT_OK
     sys.stdout.flush()
@@ -241,7 +284,8 @@ def _follow(path: str) -> int:
         while True:
             line = f.readline()
             if line:
-                sys.stdout.write(line)
+                sys.stdout.write(escape(line.rstrip("\n"), keep="\t")
+                                 + ("\n" if line.endswith("\n") else ""))
                 sys.stdout.flush()
                 continue
             time.sleep(0.2)
@@ -366,7 +410,7 @@ def telinit_main(words: list[str]) -> int:
 
 
 # --- main ----------------------------------------------------------------------
-USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
+USAGE = """usage: vigilctl [--socket PATH] [--json] [--no-pager] VERB [ARGS]
 
   list                     every unit, one line each
   status [UNIT...]         the state of units, and why
@@ -380,39 +424,43 @@ USAGE = """usage: vigilctl [--socket PATH] [--json] VERB [ARGS]
                            a systemd unit, init.d script or inittab as vigil TOML
   tree                     each unit's processes
   dump                     effective configuration and state
-  analyze                  time from start to ready, slowest first
+  analyze                  time from start request to ready, slowest first
+  analyze blame            units and boot steps by their own time to ready
+  analyze critical-chain [UNIT]
+                           what UNIT (default: the last unit ready) waited for
+  analyze plot             the boot as an SVG chart (vigilctl analyze plot > boot.svg)
   poweroff|reboot|halt     stop everything, then power off, reboot or halt
   version                  vigil's version and protocol
 
-The socket is $VIGIL_SOCKET or /run/vigil/control.
+The socket is $VIGIL_SOCKET or /run/vigil/control. On a terminal, long output goes
+through $VIGIL_PAGER, $PAGER or less (--no-pager: not), and states are coloured
+(NO_COLOR=1: not).
 Exit status: 0 ok, 1 error, 2 usage, 3 unit not running, 4 no such unit.
 """
 # verb -> (fewest, most) arguments: the protocol's verbs, and those vigilctl does itself or
 # whose words differ from the request it sends.
-VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in control.VERBS.items()},
-         "logs": (1, 4), "check": (0, None), "convert": (1, 5)}
+VERBS = {**{verb: (fewest, most) for verb, (fewest, most, _root) in protocol.VERBS.items()},
+         "logs": (1, 4), "check": (0, None), "convert": (1, 5), "analyze": (0, 2)}
+ANALYZE = {"blame": (0, 0), "critical-chain": (0, 1), "plot": (0, 0)}
 
 
 def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
     """A hand parser: vigilctl runs often (scripts, status bars), so it starts fast."""
-    opts = {"socket": _socket(), "json": False}
+    opts = {"socket": _socket(), "json": False, "pager": True}
     rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
+    words = iter(argv)
+    for arg in words:
         if arg in ("-h", "--help"):
             print(USAGE, end="")
             raise SystemExit(EXIT_OK)
-        if arg == "--json":
-            opts["json"] = True
-        elif arg == "--socket" and i + 1 < len(argv):
-            i += 1
-            opts["socket"] = argv[i]
-        elif arg.startswith("--socket="):
-            opts["socket"] = arg.split("=", 1)[1]
+        if arg in ("--json", "--no-pager"):
+            opts["json" if arg == "--json" else "pager"] = arg == "--json"
+        elif arg == "--socket" or arg.startswith("--socket="):
+            opts["socket"] = arg.split("=", 1)[1] if "=" in arg else next(words, "")
+            if not opts["socket"]:
+                raise CtlError("--socket needs a path\n" + USAGE, EXIT_USAGE)
         else:
             rest.append(arg)
-        i += 1
     if not rest:
         raise CtlError("no verb given\n" + USAGE, EXIT_USAGE)
     verb, args = rest[0], rest[1:]
@@ -421,6 +469,12 @@ def parse_args(argv: list[str]) -> tuple[dict, str, list[str]]:
     fewest, most = VERBS[verb]
     if len(args) < fewest or (most is not None and len(args) > most):
         raise CtlError(f"{verb}: wrong number of arguments\n" + USAGE, EXIT_USAGE)
+    if verb == "analyze" and args:
+        if args[0] not in ANALYZE:
+            raise CtlError(f"analyze: unknown {args[0]!r} (blame, critical-chain [UNIT], "
+                           "plot)", EXIT_USAGE)
+        if len(args) - 1 > ANALYZE[args[0]][1]:
+            raise CtlError(f"analyze {args[0]}: too many arguments", EXIT_USAGE)
     return opts, verb, args
 
 
@@ -446,19 +500,34 @@ def parse_logs_args(args: list[str]) -> tuple[str, int, bool]:
 def run(argv: list[str]) -> int:
     opts, verb, args = parse_args(argv)
     as_json, sock = opts["json"], opts["socket"]
-    tty = sys.stdout.isatty()
-    if verb == "check":
-        return cmd_check(args, as_json)
+    colour = term.colour_wanted()   # decided on the real stdout, before any pager
     if verb == "convert":
         return cmd_convert(args)
     if verb == "logs":
-        return cmd_logs(sock, *parse_logs_args(args))
+        unit, lines, follow = parse_logs_args(args)
+        with term.Pager(opts["pager"] and not follow):
+            return cmd_logs(sock, unit, lines, follow)
+    if verb == "analyze" and args[:1] == ["plot"]:
+        return cmd_analyze(ask(sock, "analyze", []), args, as_json, colour)
+    with term.Pager(opts["pager"] and verb in PAGED):
+        return _run(verb, args, as_json, sock, colour)
+
+
+# The verbs whose output can be long: paged on a terminal.
+PAGED = {"list", "status", "check", "tree", "dump", "analyze"}
+
+
+def _run(verb: str, args: list[str], as_json: bool, sock: str, tty: bool) -> int:
+    if verb == "check":
+        return cmd_check(args, as_json)
     if verb == "tree":
         return cmd_tree(ask(sock, "tree", []))
+    if verb == "analyze":
+        return cmd_analyze(ask(sock, "analyze", []), args, as_json, tty)
     if verb == "status" and args:
         result = ask(sock, "status", args)
         if as_json:
-            print(json.dumps(result, indent=2))
+            print(_json(result))
         else:
             for i, info in enumerate(result):
                 if i:
@@ -467,39 +536,90 @@ def run(argv: list[str]) -> int:
         return EXIT_OK if all(i["state"] == "running" for i in result) else EXIT_NOT_RUNNING
     result = ask(sock, verb, args)
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(_json(result))
     elif verb == "list":
         print_table(result, tty)
     elif verb == "status":
         print_table(result["units"], tty)
         for key, problem in sorted(result["problems"].items()):
-            print(f"problem: {key}: {problem}")
+            _say(f"problem: {key}: {problem}")
         for cycle in result["cycles"]:
-            print("cycle broken: " + " -> ".join(cycle))
+            _say("cycle broken: " + " -> ".join(cycle))
+        for line in pending_mounts(result["units"]):
+            _say(line)
         if result.get("scheduled"):
             sched = result["scheduled"]
             at = time.strftime("%H:%M:%S", time.localtime(sched["when"]))
-            print(f"scheduled: {sched['action']} at {at} {sched['message']}".rstrip())
+            _say(f"scheduled: {sched['action']} at {at} {sched['message']}".rstrip())
     elif verb in ("start", "stop", "restart"):
         for info in result:
-            print(f"{info['name']}: {_paint(info['state'], tty)} {_why(info)}".rstrip())
-    elif verb == "analyze":
-        for row in result:
-            print(f"{row['ready_after']:9.3f}s  {row['name']}")
+            print(f"{escape(info['name'])}: {_paint(info['state'], tty)} {_why(info)}".rstrip())
     elif verb == "reload" and args:
         for name, how in result.items():
-            print(f"{name}: reloading ({how})")
+            _say(f"{name}: reloading ({how})")
     elif verb == "reload":
         for key in ("added", "removed", "changed"):
             if result[key]:
-                print(f"{key}: {', '.join(result[key])}")
+                _say(f"{key}: {', '.join(result[key])}")
         for err in result["invalid"]:
-            print(f"invalid (old definition kept): {err}")
+            _say(f"invalid (old definition kept): {err}")
         for err in result.get("broken", []):
-            print(f"invalid (not loaded): {err}")
+            _say(f"invalid (not loaded): {err}")
     else:
-        print(json.dumps(result, indent=2) if not isinstance(result, str) else result)
+        print(_json(result) if not isinstance(result, str) else escape(result))
     return EXIT_OK
+
+
+def cmd_analyze(reply: dict, args: list[str], as_json: bool, colour: bool) -> int:
+    """analyze, analyze blame, analyze critical-chain [UNIT], analyze plot (vigil.analyze)."""
+    from vigil import analyze
+    items, now = analyze.timings(reply)
+    what = args[0] if args else ""
+    if what == "plot":
+        if as_json:
+            print(_json({"now": now, "rows": [_timing_json(t) for t in items]}))
+        else:
+            sys.stdout.write(analyze.plot(items, now))
+        return EXIT_OK
+    if what == "blame":
+        rows = analyze.blame(items)
+        if as_json:
+            print(_json([{**_timing_json(t), "took": took} for took, t in rows]))
+        for took, t in [] if as_json else rows:
+            print(f"{analyze.span(took):>10} {escape(t.name)}")
+        return EXIT_OK
+    if what == "critical-chain":
+        unit = args[1] if len(args) > 1 else analyze.default_unit(items)
+        if unit is None:
+            raise CtlError("critical-chain: no unit is ready yet", EXIT_NOT_RUNNING)
+        try:
+            chain = analyze.critical_chain(items, unit)
+        except KeyError:
+            raise CtlError(f"no such unit: {unit} (or it was never started)",
+                           EXIT_NO_UNIT) from None
+        if as_json:
+            print(_json([{**_timing_json(link.timing), "depth": link.depth,
+                               "took": link.timing.took, "repeated": link.repeated}
+                              for link in chain]))
+            return EXIT_OK
+        print(analyze.CHAIN_HEADER + "\n")
+        for line in analyze.chain_lines(chain, lambda text: term.paint(text, "31;1", colour)):
+            print(line)
+        return EXIT_OK
+    # plain analyze: from the start request to ready, as before blame existed
+    rows = sorted(((u["ready_after"], u["name"]) for u in reply["units"]
+                   if u.get("ready_after") is not None), reverse=True)
+    if as_json:
+        print(_json([{"name": n, "ready_after": t} for t, n in rows]))
+    for t, n in [] if as_json else rows:
+        print(f"{t:9.3f}s  {escape(n)}")
+    return EXIT_OK
+
+
+def _timing_json(t) -> dict:
+    return {"name": t.name, "kind": t.kind, "state": t.state, "requested": t.requested,
+            "launched": t.launched, "ready": t.ready, "end": t.end, "after": list(t.after),
+            "waited_for": t.waited_for}
 
 
 def main() -> int:

@@ -40,6 +40,11 @@ def use_kmsg() -> None:
         _kmsg_fd = os.open("/dev/kmsg", os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         _kmsg_fd = -1
+    try:  # the kernel keeps 10 lines of each 5 s from /dev/kmsg by default: keep them all
+        with open("/proc/sys/kernel/printk_devkmsg", "w") as f:
+            f.write("on\n")
+    except OSError:
+        pass
 
 
 KMSG_PREFIX = "<31>"  # facility daemon (3 << 3), level debug (7): never echoed to the console

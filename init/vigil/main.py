@@ -34,6 +34,8 @@ USAGE = """usage: vigil [--units DIR]... [--import-root DIR] [--log-dir DIR] [--
   --control PATH  the control socket (default /run/vigil/control)
   --boot          do stage 1 (mounts, console, gettys) even if not the machine's PID 1
   --no-boot       skip stage 1 even as PID 1
+  --mount TARGET  (what a generated mount unit runs) wait for TARGET's fstab device and
+                  mount it
 """
 
 ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
@@ -51,7 +53,7 @@ RT_POWER_SIGNALS = {signal.SIGRTMIN + 3: "halt", signal.SIGRTMIN + 4: "poweroff"
 
 def parse_args(argv: list[str]) -> dict:
     opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
-            "boot": None, "resume": -1, "import_root": None}
+            "boot": None, "resume": -1, "import_root": None, "mount": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -66,7 +68,7 @@ def parse_args(argv: list[str]) -> dict:
         elif arg == "--resume" and i + 1 < len(argv) and argv[i + 1].isdigit():
             i += 1
             opts["resume"] = int(argv[i])  # the state fd of the vigil that re-exec'd us
-        elif arg in ("--units", "--log-dir", "--control", "--import-root") \
+        elif arg in ("--units", "--log-dir", "--control", "--import-root", "--mount") \
                 and i + 1 < len(argv):
             i += 1
             if arg == "--units":
@@ -137,6 +139,7 @@ class Init:
             logs.error(problems[-1])
         else:
             problems += booted.problems
+            self.boot_steps = booted.steps
             self.boot_env = booted.environment
             self.shutdown_timeout, self.actions = booted.shutdown_timeout, booted.actions
         try:
@@ -160,6 +163,7 @@ class Init:
         _ensure_stdio()
         _raise_fd_limit()
         self.boot_problems: list[str] = []
+        self.boot_steps: list[list] = []   # stage 1's [name, start, end], for analyze
         self.boot_env: dict[str, str] = {}
         resumed = reexec.load(self.opts["resume"]) if self.opts["resume"] >= 0 else None
         extra = self.stage1() if self.machine and not resumed else []
@@ -179,6 +183,12 @@ class Init:
                                          fd=resumed["control_fd"] if resumed else -1)
         except OSError as e:  # vigil still supervises without its socket
             logs.error(f"control socket {self.opts['control']}: {e}")
+        if self.machine:  # the installed init's poweroff, reboot, shutdown, telinit
+            from vigil import initctl
+            try:
+                initctl.Channel(self.loop, self.on_initctl)
+            except OSError as e:
+                logs.error(f"{initctl.PATH}: {e}")
         logs.say(f"vigil {VERSION} starting as pid {os.getpid()}"
                  + (" (machine init)" if self.machine else ""))
         self.sup.load()
@@ -222,6 +232,21 @@ class Init:
             elif signo in RT_POWER_SIGNALS:
                 self.down.power(RT_POWER_SIGNALS[signo])
 
+    def on_initctl(self, action: str) -> None:
+        """A request on /run/initctl (vigil.initctl), from sysvinit's or systemd's tools."""
+        if action in ("poweroff", "reboot", "halt"):
+            self.down.power(action)
+        elif action == "power-failure":
+            self.on_power_signal("power_failure")
+        elif action == "reload":
+            self.sup.reload()
+        elif action == "rescue":
+            self.sup.rescue()
+        elif action == "default":
+            self.sup.resume_default()
+        elif action == "reexec":
+            self.reexec()
+
     def on_power_signal(self, which: str) -> None:
         """SIGTERM, Ctrl-Alt-Del, SIGPWR: what vigil.toml's [shutdown] says (or the default)."""
         if which == "ctrl_alt_del" and not self.pid1:
@@ -257,7 +282,11 @@ def _raise_fd_limit() -> None:
 
 
 def main() -> int:
-    init = Init(parse_args(sys.argv[1:]))
+    opts = parse_args(sys.argv[1:])
+    if opts["mount"]:  # the helper a mount unit runs (boot.fstab.mount_units), not init
+        from vigil.boot import system
+        return system.mount_later(opts["mount"])
+    init = Init(opts)
     try:
         init.setup()
     except Exception as e:  # noqa: BLE001

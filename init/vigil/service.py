@@ -36,7 +36,6 @@ callback. Tests give fakes of all three.
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Callable
 
 from vigil import conditions, logs
@@ -62,6 +61,8 @@ STOP_CMD = "stop-command"      # exec_stop
 SIGNALLED = "signalled"        # stop_signal sent; SIGKILL at stop_timeout
 KILLED = "killed"              # SIGKILL sent; waiting for the exit
 POST_STOP = "post-stop"        # exec_stop_post, after a stop or after the main process ended
+
+PIDFILE_WAIT, PIDFILE_RETRY = 5.0, 0.1  # seconds (see _adopt_pidfile)
 
 # The phase each command list runs in, and its name as users write it.
 COMMAND_PHASES = {PRE: "exec_start_pre", POST: "exec_start_post", RELOAD: "exec_reload",
@@ -199,10 +200,18 @@ def _prevented(status: int, prevent: tuple) -> bool:
 
 
 class Service:
+    # One per unit, kept for the machine's life: no __dict__ (a thousand units, ~1 MB less).
+    __slots__ = ("unit", "name", "loop", "_procs", "_changed", "state", "goal", "phase", "why",
+                 "since", "pid", "control", "pgid", "commands", "command", "started",
+                 "requested", "ready_after", "restarts", "last_exit", "spawn_error", "result",
+                 "failure", "exit_status", "was_running", "delay", "starts", "timer",
+                 "watchdog_timer", "status_text", "uid", "log", "notify_fd", "notify_path",
+                 "launched", "last_change", "waited_for")
     # Runtime fields carried over a re-exec and shown by `vigilctl dump`, as they are.
     SAVED = ("state", "goal", "phase", "since", "pid", "control", "pgid", "started",
-             "requested", "ready_after", "restarts", "last_exit", "spawn_error", "delay",
-             "result", "failure", "exit_status", "was_running", "status_text", "uid")
+             "requested", "ready_after", "launched", "last_change", "waited_for", "restarts",
+             "last_exit", "spawn_error", "delay", "result", "failure", "exit_status",
+             "was_running", "status_text", "uid")
 
     def __init__(self, unit: Unit, loop, procs, changed: Callable[["Service"], None]):
         self.unit = unit
@@ -218,11 +227,15 @@ class Service:
         self.pid = 0                   # the main process (the pidfile's for forking)
         self.control = 0               # a command's process, or the forking starter
         self.pgid = 0                  # the main process's group
-        self.commands: deque = deque() # what is left to run in this phase
+        self.commands: list = []       # what is left to run in this phase (lists, not
+                                       # deques: a deque costs 600 bytes a service)
         self.command = None            # the Command the control process runs
         self.started = 0.0             # loop time of the last launch
         self.requested = 0.0           # loop time the last start was asked for
         self.ready_after = None        # seconds from request to ready, for `analyze`
+        self.launched = None           # loop time of the launch that got it ready (analyze)
+        self.last_change = 0.0         # loop time of the last change of state (analyze)
+        self.waited_for = ""           # the last unit it waited for before its launch
         self.restarts = 0
         self.last_exit = None          # "exit 3", "signal SIGKILL", or why it could not start
         self.spawn_error = ""          # why the last start could not even exec, if it could not
@@ -231,7 +244,7 @@ class Service:
         self.exit_status = 0           # the wait status behind result
         self.was_running = False       # got to running in this run (exec_stop only runs then)
         self.delay = unit.restart_delay
-        self.starts: deque[float] = deque()
+        self.starts: list[float] = []  # loop times of the starts within the start limit
         self.timer = None              # the phase's timer (see _on_timer)
         self.watchdog_timer = None
         self.status_text = ""          # STATUS= from sd_notify
@@ -290,8 +303,8 @@ class Service:
         """Take the runtime state of the vigil that re-exec'd us; the timer of the phase is
         armed again at its old deadline."""
         from vigil.command import Command
-        for field in self.SAVED:
-            setattr(self, field, state[field])
+        for field in self.SAVED:  # a field the older vigil did not have keeps its default
+            setattr(self, field, state.get(field, getattr(self, field)))
         self.why = Why.from_json(state["why"])
         self.starts.extend(state["starts"])
         self.commands.extend(Command.from_json(c) for c in state["commands"])
@@ -306,6 +319,7 @@ class Service:
     def _set(self, state: str, phase: str = "", why: Why = NO_WHY) -> None:
         if state != self.state:
             self.since = time.time()
+            self.last_change = self.loop.now()
             if logs.DEBUG:
                 logs.say(f"{self.name}: {self.state} -> {state} {why.text()}".rstrip())
         self.state, self.phase, self.why = state, phase, why
@@ -343,12 +357,14 @@ class Service:
             self.starts.clear()
             self.delay = self.unit.restart_delay
             self.requested = self.loop.now()
-            self.ready_after = None
+            self.ready_after = self.launched = None
+            self.waited_for = ""
             self._set(STARTING, DEPENDENCIES, Why("starting"))
 
     def wait_for(self, unit: str, state: str) -> None:
         """Still waiting for its dependencies: say which (not a transition)."""
         self.why = Why("waiting", unit=unit, state=state)
+        self.waited_for = unit
 
     def dependency_failed(self, dep: str, how: str) -> None:
         self._give_up(Why("dependency", unit=dep, how=how))
@@ -379,7 +395,7 @@ class Service:
             return
         now = self.loop.now()
         while self.starts and now - self.starts[0] > self.unit.start_limit_interval:
-            self.starts.popleft()
+            del self.starts[0]
         if len(self.starts) >= self.unit.start_limit_burst:
             self._start_limit_hit()
             return
@@ -396,10 +412,7 @@ class Service:
         if self.unit.start_timeout and (self.unit.type in ("notify", "forking")
                                         or self.unit.exec_start_pre or self.unit.exec_start_post):
             self._arm(self.unit.start_timeout)
-        if self.unit.exec_start_pre:
-            self._run_commands(STARTING, PRE, self.unit.exec_start_pre)
-        else:
-            self._start_main()
+        self._run_commands(STARTING, PRE, self.unit.exec_start_pre)
 
     def _start_main(self) -> None:
         if self.unit.exec is None:  # a group, or a oneshot that is only its pre/post commands
@@ -454,15 +467,13 @@ class Service:
 
     def _main_ready(self) -> None:
         """The main process is up (or a oneshot's is done): post-start commands, then ready."""
-        if self.unit.exec_start_post:
-            self._run_commands(STARTING, POST, self.unit.exec_start_post)
-        else:
-            self._started()
+        self._run_commands(STARTING, POST, self.unit.exec_start_post)
 
     def _started(self) -> None:
         self._cancel_timer()
         if self.ready_after is None:
             self.ready_after = round(self.loop.now() - self.requested, 4)
+            self.launched = self.started
         self.was_running = True
         if self.unit.type == "oneshot" and not self.unit.remain_after_exit:
             self.goal = DOWN
@@ -538,15 +549,20 @@ class Service:
 
     # --- commands (pre, post, reload, stop, post-stop) ------------------------------------
     def _run_commands(self, state: str, phase: str, commands: tuple) -> None:
-        self.commands = deque(commands)
-        self._set(state, phase, self.why)
+        """The phase's commands one after the other; with none, the phase ends at once (its
+        name alone says what comes next: _phase_done)."""
+        self.commands = list(commands)
+        if commands:
+            self._set(state, phase, self.why)
+        else:
+            self.phase = phase
         self._next_command()
 
     def _next_command(self) -> None:
         if not self.commands:
             self._phase_done()
             return
-        self.command = self.commands.popleft()
+        self.command = self.commands.pop(0)
         key = COMMAND_PHASES[self.phase]
         self.why = Why("command", key=key, command=" ".join(self.command.argv))
         env = {"MAINPID": str(self.pid)} if self.pid else {}
@@ -573,7 +589,7 @@ class Service:
             self._set(RUNNING, "", Why("reload-failed", status=what))
             return
         self.last_exit = self.failure = what
-        self.result = "exit-code"
+        self.result = self.result or "exit-code"  # a start timeout stays the reason
         if self.pid:  # post-start failed: the main process goes too
             self._begin_stop(Why("exited", status=what), teardown=True)
         else:
@@ -625,12 +641,20 @@ class Service:
         if pid == self.pid:
             self._main_exited(status)
 
-    def _adopt_pidfile(self) -> None:
+    def _adopt_pidfile(self, tries: int = 0) -> None:
+        """The starter exited 0: supervise the pid its pidfile names. A daemon's child may
+        write the file a moment after its parent exits: it is looked at again every
+        PIDFILE_RETRY s for PIDFILE_WAIT s before that counts as a failure."""
+        if (self.state, self.phase) != (STARTING, READINESS) or self.pid:
+            return  # stopped (or timed out) meanwhile
         try:
             with open(self.unit.pidfile) as f:
                 pid = int(f.read().split()[0])
             os.kill(pid, 0)
         except (OSError, ValueError, IndexError) as e:
+            if tries < PIDFILE_WAIT / PIDFILE_RETRY:
+                self.loop.call_later(PIDFILE_RETRY, lambda: self._adopt_pidfile(tries + 1))
+                return
             why = f"pidfile {self.unit.pidfile}: " + (
                 e.strerror if isinstance(e, OSError) and e.strerror else "no live pid in it")
             self.last_exit = self.failure = why
@@ -665,6 +689,9 @@ class Service:
         if self.unit.type == "oneshot" and result == "success" and self.state == STARTING:
             self._main_ready()  # a oneshot is ready when it exits cleanly
             return
+        if self.unit.remain_after_exit and result == "success" and self.state == RUNNING:
+            self._set(RUNNING, "", Why("remains"))  # active until stopped, as systemd has it
+            return
         self.result = result
         self._ended()
 
@@ -674,10 +701,7 @@ class Service:
         if self.control:
             self._procs.kill(self.control, self.control, signal.SIGKILL)
             self.control = 0
-        if self.unit.exec_stop_post:
-            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
-        else:
-            self._stop_done()
+        self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
 
     def _decide(self) -> None:
         """After a run that ended by itself: restart after a delay, or done, or failed."""
@@ -766,11 +790,15 @@ class Service:
 
     def signal_stop(self) -> None:
         """The units ordered after it have stopped: exec_stop, then the stop signal."""
-        if self.unit.exec_stop and self.was_running and not self.result:
+        # exec_stop only for a service that got to run (not for a failed start)
+        self._stop_commands(STOP_CMD, self.unit.exec_stop
+                            if self.was_running and not self.result else ())
+
+    def _stop_commands(self, phase: str, commands: tuple) -> None:
+        """exec_stop or exec_stop_post, bounded by stop_timeout (then SIGKILL)."""
+        if commands:
             self._arm(self.unit.stop_timeout)
-            self._run_commands(STOPPING, STOP_CMD, self.unit.exec_stop)
-        else:
-            self._stop_signal()
+        self._run_commands(STOPPING, phase, commands)
 
     def _stop_signal(self) -> None:
         cause = self.why.details.get("cause", NO_WHY)
@@ -808,11 +836,10 @@ class Service:
     def _gone(self) -> None:
         """The main process (and any command) is gone: exec_stop_post, then stopped."""
         self._cancel_timer()
-        if self.unit.exec_stop_post and self.phase != POST_STOP:
-            self._arm(self.unit.stop_timeout)
-            self._run_commands(STOPPING, POST_STOP, self.unit.exec_stop_post)
-        else:
+        if self.phase == POST_STOP:
             self._stop_done()
+        else:
+            self._stop_commands(POST_STOP, self.unit.exec_stop_post)
 
     def _stop_done(self) -> None:
         self._cancel_timer()

@@ -148,6 +148,7 @@ class Supervisor:
         self.rev: dict[str, set[str]] = {}
         self.alias: dict[str, str] = {}     # alias -> the unit's own name
         self.requires: dict[str, set[str]] = {}  # each unit's requires, aliases resolved
+        self.conflicts: dict[str, set[str]] = {}
         self.pids: dict[int, Service] = {}
         self.roots: list[str] = []          # units started at boot besides the enabled ones
         self.on_all_stopped: Callable[[], None] | None = None
@@ -200,14 +201,21 @@ class Supervisor:
         if svc.notify_fd >= 0:
             self.loop.remove(svc.notify_fd)
             self._notify.pop(svc.notify_fd).close()
-            _unlink(svc.notify_path)
+            _quietly(os.unlink, svc.notify_path)
             svc.notify_fd = -1
         self.services.pop(svc.name, None)
 
     def _rebuild_graph(self) -> None:
         units = {n: s.unit for n, s in self.services.items()}
-        self.alias = graph.aliases(units)
+        self.alias = {**graph.aliases(units),  # the catalog knows alias links too
+                      **(self.catalog.aliases if self.catalog is not None else {})}
         self.requires = {n: graph.resolve(u.requires, self.alias) for n, u in units.items()}
+        self.conflicts: dict[str, set[str]] = {}  # both ways: either side may name the other
+        for name, unit in units.items():
+            for other in graph.resolve(unit.conflicts, self.alias):
+                if other in units and other != name:
+                    self.conflicts.setdefault(name, set()).add(other)
+                    self.conflicts.setdefault(other, set()).add(name)
         self.after = graph.ordering(units, self.alias)
         cycles = graph.break_cycles(self.after)
         for cycle in cycles:
@@ -335,12 +343,10 @@ class Supervisor:
         may name the other)."""
         out: dict[str, Why] = {}
         for name in starting:
-            svc = self.services[name]
-            for other, o in self.services.items():
-                if other != name and (other in graph.resolve(svc.unit.conflicts, self.alias)
-                                      or name in graph.resolve(o.unit.conflicts, self.alias)):
-                    if o.up or o.goal == UP:
-                        out.setdefault(other, Why("conflict", unit=name))
+            for other in sorted(self.conflicts.get(name, ())):
+                o = self.services[other]
+                if o.up or o.goal == UP:
+                    out.setdefault(other, Why("conflict", unit=name))
         return out
 
     def reload_units(self, names: list[str]) -> dict[str, str]:
@@ -393,10 +399,17 @@ class Supervisor:
             svc.why = Why("queued")
 
     def _next_batch(self) -> None:
+        """A new turn of the loop: the next LAUNCH_BATCH queued units, in the order they were
+        queued (the others stay queued untouched: a big start costs each unit once)."""
         self._launch_timer = None
-        queued, self._queued = list(self._queued), {}
+        self._launched = 0
+        batch = list(self._queued)[:LAUNCH_BATCH]
+        for svc in batch:
+            del self._queued[svc]
+        if batch:  # the end of this turn; the next one takes the next batch
+            self._launch_timer = self.loop.call_later(0, self._next_batch)
         with self._batch():
-            for svc in queued:
+            for svc in batch:
                 self._consider_start(svc)  # it may have been stopped meanwhile
         self._drain()
 
@@ -499,7 +512,7 @@ class Supervisor:
             directory = os.path.join(self.runtime_dir, "notify")
             os.makedirs(directory, mode=0o755, exist_ok=True)
             path = os.path.join(directory, svc.name)
-            _unlink(path)
+            _quietly(os.unlink, path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK
                                  | socket.SOCK_CLOEXEC)
             sock.bind(path)
@@ -669,18 +682,12 @@ def _stop_orphaned(saved: dict) -> None:
     if "log" in saved:
         logs.ServiceLog.discard(saved["log"])
     if "notify" in saved:
-        _close(saved["notify"][0])
+        _quietly(os.close, saved["notify"][0])
 
 
-def _close(fd: int) -> None:
+def _quietly(fn: Callable, *args) -> None:
+    """An os call whose failure changes nothing here (the fd or file is already gone)."""
     try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
+        fn(*args)
     except OSError:
         pass

@@ -417,6 +417,28 @@ def read_raw(path: str) -> tuple[dict, str]:
     return raw, text
 
 
+def mount_point(name: str) -> str:
+    """srv-my\\x2ddata.mount -> /srv/my-data: the path a mount unit's name stands for."""
+    return os.path.normpath("/" + unescape(name.removesuffix(".mount")))
+
+
+def named_paths(unit: "Unit") -> list[str]:
+    """The paths a unit cannot run without: its programs (symbolic links followed, /sbin
+    being /usr/sbin on Debian), working_dir, root_directory, requires_mounts; and for a mount
+    unit, its own mount point (it needs the file systems above it)."""
+    paths = list(unit.requires_mounts)
+    commands = [unit.exec] if unit.exec else []
+    for key in ("exec_start_pre", "exec_start_post", "exec_reload", "exec_stop",
+                "exec_stop_post"):
+        commands.extend(getattr(unit, key))
+    paths += [os.path.realpath(c.argv[0]) for c in commands if c.argv[0].startswith("/")]
+    directory = (unit.working_dir or "").lstrip("-")
+    paths += [p for p in (directory, unit.root_directory) if p and p.startswith("/")]
+    if unit.name.endswith(".mount"):
+        paths.append(mount_point(unit.name))
+    return paths
+
+
 def unescape(text: str) -> str:
     """systemd-escape undone: - is /, \\xNN is that byte (%I, %P)."""
     out, i = [], 0
@@ -602,6 +624,7 @@ class Catalog:
         if self.import_root is not None:
             self._import(files)
         self._resolve_aliases()
+        self._mount_dependencies(list(self.units.values()))
         self._check_requires()
 
     def _add_template(self, name, path, raw, source, origin, notes) -> None:
@@ -715,10 +738,28 @@ class Catalog:
                 return None
             if unit is not None:
                 self._rewrite(unit)
+                self._mount_dependencies([unit])
                 self.units[name] = unit
                 self._check_requires()
             return unit
         return None
+
+    def _mount_dependencies(self, units: list[Unit]) -> None:
+        """A unit that names a path on a mount unit's file system (in its commands,
+        working_dir, root_directory, requires_mounts; a mount unit under another one)
+        requires that mount unit and starts after it. Stage 1 makes a mount unit for each
+        fstab entry whose device was not there (boot.fstab.mount_units): what needs it
+        waits for it, the rest of the boot does not."""
+        mounts = {mount_point(n): n for n in self.units if n.endswith(".mount")}
+        if not mounts:
+            return
+        for unit in units:
+            needed = [m for point, m in sorted(mounts.items()) if m != unit.name and any(
+                path == point or path.startswith(point.rstrip("/") + "/")
+                for path in named_paths(unit))]
+            if needed:
+                unit.requires = tuple(dict.fromkeys((*unit.requires, *needed)))
+                unit.after = tuple(dict.fromkeys((*unit.after, *needed)))
 
     def _check_requires(self) -> None:
         """A unit that requires a unit that does not exist is an error (wants is not)."""

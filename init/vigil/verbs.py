@@ -93,10 +93,22 @@ class Verbs:
         return state
 
     def verb_analyze(self, args):
-        """Time from each unit's start request to ready, slowest first (like `blame`)."""
-        rows = [(s.ready_after, n) for n, s in self.sup.services.items()
-                if s.ready_after is not None]
-        return [{"name": n, "ready_after": t} for t, n in sorted(rows, reverse=True)]
+        """Each unit's times (loop seconds: when its start was asked for, launched, ready,
+        its last change) with what it is ordered after, and stage 1's steps; vigilctl
+        analyze (vigil.analyze) makes blame, critical-chain and plot of them."""
+        units = []
+        for name, s in sorted(self.sup.services.items()):
+            asked = s.requested or None
+            ready = None if s.ready_after is None or asked is None \
+                else round(asked + s.ready_after, 4)
+            launched = s.launched if ready is not None else (
+                s.started if asked is not None and s.started >= asked else None)
+            units.append({"name": name, "state": s.state, "requested": asked,
+                          "launched": launched, "ready": ready, "ready_after": s.ready_after,
+                          "changed": s.last_change or None, "waited_for": s.waited_for,
+                          "after": sorted(self.sup.after.get(name, ()))})
+        return {"now": self.sup.loop.now(), "units": units,
+                "steps": getattr(self.init, "boot_steps", [])}
 
     def verb_tree(self, args):
         """Each unit's processes, from vigil's own /proc (its PID namespace's pids)."""

@@ -5,7 +5,7 @@ import os
 import socket
 import time
 
-from vigil import control
+from vigil import client
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -66,7 +66,7 @@ def cmdlines(pids: list[int]) -> dict[int, str]:
 def timed_request(path: str, verb: str, args: list[str] = (), timeout: float = 30.0):
     """(seconds, reply) of one request over the socket, as vigilctl would send it."""
     t0 = time.monotonic()
-    reply = control.request(path, verb, list(args), timeout=timeout)
+    reply = client.request(path, verb, list(args), timeout=timeout)
     return time.monotonic() - t0, reply
 
 

@@ -77,3 +77,76 @@ def test_without_import_root_explicit_units_import_nothing(vigil, root):
     vigil.wait_state("own", "running")
     r = vigil.ctl("--json", "status", "hello")
     assert r.returncode == 4, r.stdout + r.stderr
+
+
+NOTIFIER = """import os, socket, sys, time
+time.sleep(0.8)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1\\nSTATUS=serving", os.environ["NOTIFY_SOCKET"])
+time.sleep(1000)
+"""
+
+
+@pytest.fixture
+def services(vigil):
+    """A machine root with systemd units of the kinds Debian's daemons have, each enabled."""
+    root = vigil.tmp / "services-root"
+    system = root / "lib/systemd/system"
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    write(vigil.out / "notifier.py", NOTIFIER)
+    units = {
+        "db.service": "[Service]\nType=notify\n"
+                      f"ExecStart=/usr/bin/python3 {vigil.out}/notifier.py\n",
+        "broken.service": "[Service]\nExecStartPre=/bin/sh -c 'exit 3'\n"
+                          "ExecStart=/bin/sleep 1000\n",
+        "rundir.service": f"[Service]\nRuntimeDirectory=vigil-ns-{os.getpid()}\n"
+                          "User=nobody\nExecStart=/bin/sleep 1001\n",
+        "skipme.service": f"[Unit]\nConditionPathExists=!{vigil.out}\n"
+                          "[Service]\nExecStart=/bin/sleep 1002\n",
+        "both.service": "[Service]\nExecStart=/bin/sleep 1003\n",
+        "reloader.service": f"[Service]\nExecStart=/bin/sleep 1004\n"
+                            f"ExecReload=/bin/sh -c 'echo $MAINPID > {vigil.out}/reloaded'\n",
+    }
+    for name, text in units.items():
+        write(system / name, text + "[Install]\nWantedBy=multi-user.target\n")
+        os.symlink(f"/lib/systemd/system/{name}", wants / name)
+    vigil.unit("both", '[service]\nexec = ["/bin/sleep", "1005"]\n')  # TOML wins
+    os.chmod(vigil.tmp, 0o755)
+    return root
+
+
+def test_systemd_units_as_debian_daemons_have_them(vigil, services):
+    vigil.start("--import-root", str(services))
+    # notify: ready only at READY=1, with its STATUS=
+    st = vigil.status("db")
+    assert st["origin"] == "systemd"
+    if st["state"] == "starting":
+        assert st["why"]["text"] == "waiting for READY=1 on $NOTIFY_SOCKET"
+    st = vigil.wait_state("db", "running")
+    assert st["status"] == "serving"
+    # ExecStartPre failing stops the start, and says which command
+    st = vigil.wait_state("broken", "failed")
+    assert st["why"]["text"] == "exited: exec_start_pre /bin/sh -c exit 3: exit 3"
+    # RuntimeDirectory: there, owned by the user, while running; gone after stop
+    path = f"/run/vigil-ns-{os.getpid()}"
+    vigil.wait_state("rundir", "running")
+    assert os.stat(path).st_uid == 65534
+    vigil.ctl("stop", "rundir", check=True)
+    vigil.wait_state("rundir", "stopped")
+    assert not os.path.exists(path)
+    # a condition that fails: skipped, and the condition shown
+    st = vigil.wait_state("skipme", "skipped")
+    assert st["why"]["text"] == f"condition failed: condition_path_exists !{vigil.out}"
+    # a name both in TOML and as a .service: the TOML unit, the other shown as shadowed
+    st = vigil.wait_state("both", "running")
+    assert st["origin"] == "toml"
+    r = subprocess.run([VIGILCTL, "check", "--import-root", str(services), str(vigil.units)],
+                       capture_output=True, text=True, timeout=30)
+    assert f"shadowed: both: used {vigil.units}/both.toml, shadowed {services}/lib/systemd/" \
+           "system/both.service" in r.stdout, r.stdout
+    # vigilctl reload UNIT runs ExecReload, with $MAINPID
+    pid = vigil.wait_state("reloader", "running")["pid"]
+    assert "reloader: reloading (exec_reload)" in vigil.ctl("reload", "reloader", check=True).stdout
+    vigil.wait_for(lambda: (vigil.out / "reloaded").exists(), what="ExecReload")
+    assert (vigil.out / "reloaded").read_text().strip() == str(pid)

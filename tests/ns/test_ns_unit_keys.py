@@ -132,3 +132,29 @@ def test_a_masked_or_missing_start_is_refused_clearly(vigil):
     assert r.returncode == 0 and "web: reloading (SIGHUP)" in r.stdout
     listing = json.loads(vigil.ctl("--json", "list", check=True).stdout)
     assert listing[0]["origin"] == "toml"
+
+
+def test_a_pending_mount_holds_up_only_what_needs_it(vigil):
+    # srv-data.mount stands in for a mount unit stage 1 writes for a disk that is not
+    # there yet (here its "device" is a file the test creates later).
+    device = vigil.out / "device"
+    vigil.unit("srv-data.mount", f"""[service]
+type = "oneshot"
+remain_after_exit = true
+exec = ["/bin/sh", "-c", "while [ ! -e {device} ]; do sleep 0.05; done"]
+start_timeout = 0
+""")
+    vigil.unit("web", '[unit]\nrequires_mounts = ["/srv/data/www"]\n'
+               '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.unit("getty", '[service]\nexec = ["/bin/sleep", "1001"]\n')
+    vigil.start()
+    vigil.wait_state("getty", "running")
+    time.sleep(0.5)
+    st = vigil.status("web")
+    assert st["state"] == "starting"
+    assert st["why"]["text"] == "waiting for srv-data.mount (starting)"
+    summary = vigil.ctl("status").stdout
+    assert "mount pending: srv-data.mount: oneshot running; waited for by web" in summary
+    device.write_text("")
+    vigil.wait_state("srv-data.mount", "running")
+    vigil.wait_state("web", "running")

@@ -33,11 +33,11 @@ def as_nobody(vigil, script: str, *args: str, timeout: float = 60) -> str:
 
 ASK_ALL = """
 import json, sys
-from vigil import control
+from vigil import client
 out = {}
 for line in sys.argv[2:]:
     verb, *args = line.split()
-    out[line] = control.request(sys.argv[1], verb, args, timeout=20)
+    out[line] = client.request(sys.argv[1], verb, args, timeout=20)
 print(json.dumps(out))
 """
 

@@ -12,15 +12,15 @@ from vigil.unit import Catalog
 @pytest.fixture
 def m(tmp_path):
     m = Machine(tmp_path / "root")
-    m.unit("web.service", "[Unit]\nAfter=syslog.service\n[Service]\nExecStart=/bin/web\n"
+    m.unit("web.service", "[Unit]\nAfter=syslog.service\n[Service]\nExecStart=/bin/true\n"
            "ProtectSystem=full\nUser=www\n[Install]\nWantedBy=multi-user.target\n")
-    m.unit("rsyslog.service", "[Service]\nExecStart=/bin/rsyslogd\n"
+    m.unit("rsyslog.service", "[Service]\nExecStart=/bin/true\n"
            "[Install]\nAlias=syslog.service\n")
     m.want("multi-user.target", "web.service")
     m.want("multi-user.target", "rsyslog.service")
-    m.unit("masked.service", "[Service]\nExecStart=/bin/m\n")
+    m.unit("masked.service", "[Service]\nExecStart=/bin/true\n")
     m.link(f"{ETC}/masked.service", "/dev/null")
-    m.unit("systemd-journald.service", "[Service]\nExecStart=/bin/j\n")
+    m.unit("systemd-journald.service", "[Service]\nExecStart=/bin/true\n")
     m.script("old", "#!/bin/sh\n")
     m.file("etc/inittab", "id:2:initdefault:\n")
     return m
@@ -35,9 +35,9 @@ def run(capsys, *args):
 def test_check_reports_notes_shadowed_skipped_masked(m, capsys, tmp_path):
     own = tmp_path / "own"
     own.mkdir()
-    (own / "rsyslog.toml").write_text('[service]\nexec = "/bin/mine"\n')
+    (own / "rsyslog.toml").write_text('[service]\nexec = "/bin/true"\n')
     code, out = run(capsys, "check", str(own), "--import-root", str(m.root))
-    assert code == 0
+    assert code == 0, out
     web = m.path(f"{SYSTEM}/web.service")
     assert f"note: {web}:5: ProtectSystem=full: not carried over: sandboxing" in out
     assert f"shadowed: rsyslog: used {own / 'rsyslog.toml'}, shadowed " \
@@ -72,7 +72,7 @@ def test_convert_one_file_prints_toml_with_notes(m, capsys):
     data = tomllib.loads(out)
     assert data["unit"]["after"] == ["rsyslog"]   # the alias resolved
     assert data["unit"]["enabled"] is True and data["service"]["user"] == "www"
-    assert data["service"]["exec"] == ["/bin/web"]
+    assert data["service"]["exec"] == ["/bin/true"]
 
 
 def test_convert_a_file_outside_the_root(capsys, tmp_path):
@@ -113,3 +113,26 @@ def test_usage_errors(args):
     with pytest.raises(ctl.CtlError) as e:
         ctl.run(args)
     assert e.value.code == ctl.EXIT_USAGE
+
+
+def test_check_says_when_a_program_is_not_there(m, capsys, tmp_path):
+    own = tmp_path / "own3"
+    own.mkdir()
+    m.file("etc/fstab", "LABEL=data /srv ext4 defaults 0 2\n")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a program\n")
+    (own / "gone.toml").write_text('[service]\nexec = "/usr/bin/no-such-daemon"\n')
+    (own / "plain.toml").write_text(f'[service]\nexec = "{plain}"\n')
+    (own / "later.toml").write_text('[service]\nexec = "/srv/app/run"\n')
+    (own / "maybe.toml").write_text('[service]\nexec = "/bin/true"\n'
+                                    'exec_start_pre = ["-/bin/optional-check"]\n')
+    code, out = run(capsys, "check", str(own), "--import-root", str(m.root))
+    assert code == 1
+    assert f"error: {own}/gone.toml: service.exec: exec /usr/bin/no-such-daemon: not found" \
+        in out
+    assert f"error: {own}/plain.toml: service.exec: exec {plain}: not an executable file" \
+        in out
+    assert f"warning: {own}/later.toml: service.exec: exec /srv/app/run: not found (it may " \
+        "be there once /srv is mounted)" in out
+    assert f"warning: {own}/maybe.toml: service.exec_start_pre: exec /bin/optional-check: " \
+        "not found (its failure is ignored: -)" in out

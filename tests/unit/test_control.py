@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from vigil.control import MAX_REQUEST, RequestError, format_reply, format_request, parse_request
+from vigil.control import MAX_REQUEST, RequestError, format_reply, parse_request
+from vigil.protocol import format_request
 
 
 def test_round_trip():
@@ -33,3 +34,33 @@ def test_replies_are_one_json_line():
         assert reply.endswith(b"\n") and reply.count(b"\n") == 1
     assert json.loads(err) == {"ok": False, "error": "no such unit: x", "code": 4}
     assert json.loads(ok)["result"] == [{"name": "a"}]
+
+
+def test_the_client_decodes_replies_as_json_does():
+    import json
+
+    from vigil import client
+    for reply in ('{"ok":true,"result":[{"name":"a\\u00e9","pid":null,"since":1.5}]}',
+                  '  {"ok":false,"error":"x","code":4}\n', '[1, -2.5e3, true, "\\n"]'):
+        assert client.loads(reply) == json.loads(reply)
+    for bad in ("", "{", '{"ok": true} trailing', "nope"):
+        try:
+            client.loads(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_the_client_imports_no_heavy_module():
+    import os
+    import subprocess
+    import sys
+
+    import vigil
+    package_parent = os.path.dirname(os.path.dirname(vigil.__file__))
+    code = (f"import sys; sys.path.insert(0, {package_parent!r}); import vigil.ctl; "
+            "print(sorted(m for m in ('json', 're', 'socket', 'enum', 'selectors') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -138,7 +138,8 @@ def test_mount_all_in_order_skipping_and_reporting(monkeypatch, tmp_path):
             f"tmpfs {tmp_path}/bad tmpfs defaults\n")
     fake = FakeMounts(monkeypatch, mounted=f"tmpfs {tmp_path}/already tmpfs rw 0 0\n",
                       fail={f"{tmp_path}/bad"})
-    problems = fstab.mount_all(fstab.parse(text), default_timeout=0)
+    tab = fstab.parse(text)
+    problems = fstab.mount_all(tab, default_timeout=0)
     assert made.is_dir()
     assert fake.calls == [
         ("tmpfs", str(made), "tmpfs", 0, "size=1M"),
@@ -146,10 +147,39 @@ def test_mount_all_in_order_skipping_and_reporting(monkeypatch, tmp_path):
         ("none", f"{tmp_path}/bind", None,
          linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY, None),
     ]
-    assert problems == [
-        f"fstab line 4: /dev/nonexistent-vigil on {tmp_path}/b: device not found",
-        f"fstab line 8: tmpfs on {tmp_path}/bad: Invalid argument",
-    ]
+    assert problems == [f"fstab line 8: tmpfs on {tmp_path}/bad: Invalid argument"]
+    # the absent devices are not waited for: a unit each waits for them after stage 1
+    assert [e.line for e in tab.pending] == [3, 4]
+
+
+def test_essential_mounts_are_waited_for_in_stage_1(monkeypatch):
+    FakeMounts(monkeypatch)
+    tab = fstab.parse("/dev/nonexistent-vigil /usr ext4 defaults 0 2\n"
+                      "/dev/nonexistent-vigil /var/log ext4 defaults 0 2\n")
+    assert fstab.mount_all(tab, default_timeout=0) == [
+        "fstab line 1: /dev/nonexistent-vigil on /usr: device not found within 0 s"]
+    assert [e.target for e in tab.pending] == ["/var/log"]
+
+
+def test_mount_unit_names_are_systemds():
+    assert fstab.mount_unit_name("/srv/my-data") == "srv-my\\x2ddata.mount"
+    assert fstab.mount_unit_name("/mnt/a b/.c") == "mnt-a\\x20b-.c.mount"
+    assert fstab.mount_unit_name("/") == "-.mount"
+    from vigil.unit import mount_point
+    for path in ("/srv/my-data", "/mnt/a b/.c", "/data"):
+        assert mount_point(fstab.mount_unit_name(path)) == path
+
+
+def test_mount_units_for_the_pending_entries(tmp_path):
+    import tomllib
+    tab = fstab.parse("LABEL=late /srv/data ext4 nofail 0 2\n")
+    tab.pending = list(tab.mounts)
+    units = fstab.mount_units(tab, ["/usr/lib/vigil/vigil"])
+    assert list(units) == ["srv-data.mount"]
+    raw = tomllib.loads(units["srv-data.mount"])
+    assert raw["service"]["exec"] == ["/usr/lib/vigil/vigil", "--mount", "/srv/data"]
+    assert raw["service"]["type"] == "notify" and raw["service"]["remain_after_exit"]
+    assert raw["service"]["restart"] == "never", "a device that did not come is an answer"
 
 
 def test_remount_root(monkeypatch):

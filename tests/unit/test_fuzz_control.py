@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vigil import control
+from vigil import client, control
 from vigil.control import (MAX_CLIENTS, MAX_REQUEST, VERBS, ControlServer, RequestError,
                            check_request, parse_request)
 from vigil.loop import Loop
@@ -345,7 +345,7 @@ def test_a_client_waits_for_room_in_a_full_backlog(tmp_path):
     t = threading.Thread(target=serve)
     t.start()
     try:
-        assert control.request(path, "ping", [], timeout=10) == {"ok": True, "result": "pong"}
+        assert client.request(path, "ping", [], timeout=10) == {"ok": True, "result": "pong"}
     finally:
         t.join(10)
     with pytest.raises(BlockingIOError):  # nobody accepts: the wait ends at the timeout
@@ -356,7 +356,7 @@ def test_a_client_waits_for_room_in_a_full_backlog(tmp_path):
             fillers.append(s)
     t0 = time.monotonic()
     with pytest.raises(OSError):
-        control.request(path, "ping", [], timeout=0.3)
+        client.request(path, "ping", [], timeout=0.3)
     assert time.monotonic() - t0 < 5
     for s in fillers:
         s.close()

@@ -55,3 +55,19 @@ def test_save_writes_a_private_seed(tmp_path):
     first = path.read_bytes()
     seed.save(str(tmp_path))
     assert path.read_bytes() != first
+
+
+def test_save_does_not_wait_for_the_kernel_generator(tmp_path, monkeypatch):
+    # A VM's generator may not be initialised at poweroff: reading /dev/urandom waited
+    # 1.1-1.4 s there. getrandom(GRND_NONBLOCK) answers EAGAIN at once instead (faked here:
+    # the host's generator is ready).
+    asked = []
+
+    def not_ready(size, flags):
+        asked.append(flags)
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(os, "getrandom", not_ready)
+    with pytest.raises(OSError) as e:
+        seed.save(str(tmp_path))
+    assert e.value.errno == 11 and asked == [os.GRND_NONBLOCK]
+    assert not (tmp_path / seed.RANDOM_SEED.lstrip("/")).exists()

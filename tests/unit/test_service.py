@@ -191,8 +191,24 @@ def test_forking_service_whose_pidfile_is_missing_fails():
                      restart="never"))
     svc = h.start()
     h.exit(exited(0), svc.control)
+    assert svc.state == STARTING, "a daemon's child may write it a moment later"
+    h.loop.advance(4.9)
+    assert svc.state == STARTING
+    h.loop.advance(0.2)
     assert svc.state == FAILED
     assert svc.why.text() == "exited: pidfile /nonexistent/daemon.pid: No such file or directory"
+
+
+def test_a_pidfile_written_a_moment_after_the_starter_exits_is_read(tmp_path):
+    import os
+    pidfile = tmp_path / "late.pid"
+    h = Harness(unit("daemon", type="forking", pidfile=str(pidfile)))
+    svc = h.start()
+    h.exit(exited(0), svc.control)
+    h.loop.advance(0.3)
+    pidfile.write_text(f"{os.getpid()}\n")
+    h.loop.advance(0.1)
+    assert svc.state == RUNNING and svc.pid == os.getpid()
 
 
 def test_spawn_error_is_the_why():

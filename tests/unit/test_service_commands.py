@@ -274,3 +274,16 @@ def test_a_forking_service_reads_its_pidfile(tmp_path):
     assert svc.phase == READINESS
     h.exit(exited(0), svc.control)
     assert svc.state == RUNNING and svc.pid == os.getpid()
+
+
+def test_remain_after_exit_keeps_any_service_active_after_a_clean_exit():
+    h = Harness(unit("mounter", type="notify", remain_after_exit=True))
+    svc = h.start()
+    svc.on_notify("READY=1")
+    h.exit(exited(0))
+    assert svc.state == RUNNING and svc.why.text() == "active (its command has exited)"
+    h2 = Harness(unit("mounter", type="notify", remain_after_exit=True, restart="never"))
+    svc2 = h2.start()
+    svc2.on_notify("READY=1")
+    h2.exit(exited(1))
+    assert svc2.state == FAILED

@@ -436,3 +436,11 @@ def test_root_user_and_unknown_specifiers():
 def test_user_comes_from_user_wherever_it_is():
     u, _ = unit("[Service]\nExecStart=/bin/x %h\nUser=www\n", passwd=PASSWD)
     assert u.exec.argv == ("/bin/x", "/var/www")
+
+
+def test_a_mount_named_in_a_dependency_is_waited_for_through_requires_mounts():
+    u, t = unit("[Unit]\nAfter=srv-data.mount network.target\nRequires=var-www.mount\n"
+                "[Service]\nExecStart=/bin/x\n")
+    assert u.requires_mounts == ("/srv/data", "/var/www")
+    assert u.after == ("network.target",) and u.requires == ()
+    assert not any(".mount" in n for n in notes(t)), "nothing is lost"

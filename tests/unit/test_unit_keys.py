@@ -197,3 +197,24 @@ def test_new_values_survive_the_parsing_child_and_count_in_equality(tmp_path):
     again = Unit.from_json("u", direct.units["u"].to_json())
     again.masked = True
     assert again != direct.units["u"]
+
+
+def test_units_that_name_a_path_on_a_pending_mount_wait_for_its_unit(tmp_path):
+    from vigil.unit import Catalog
+    (tmp_path / "srv-data.mount.toml").write_text(
+        '[service]\ntype = "oneshot"\nremain_after_exit = true\nexec = "/bin/true"\n')
+    (tmp_path / "srv-data-cache.mount.toml").write_text(
+        '[service]\ntype = "oneshot"\nremain_after_exit = true\nexec = "/bin/true"\n')
+    (tmp_path / "web.toml").write_text(
+        '[unit]\nrequires_mounts = ["/srv/data/www"]\n[service]\nexec = "/bin/web"\n')
+    (tmp_path / "app.toml").write_text('[service]\nexec = "/srv/data/bin/app"\n')
+    (tmp_path / "getty.toml").write_text('[service]\nexec = "/sbin/agetty tty1"\n')
+    (tmp_path / "near.toml").write_text('[service]\nexec = "/srv/database/run"\n')
+    c = Catalog([str(tmp_path)])
+    assert not c.errors
+    for name in ("web", "app"):
+        assert "srv-data.mount" in c.units[name].requires
+        assert "srv-data.mount" in c.units[name].after
+    assert c.units["getty"].requires == () and c.units["near"].requires == ()
+    assert c.units["srv-data-cache.mount"].requires == ("srv-data.mount",), \
+        "a mount under another waits for it"

@@ -27,6 +27,8 @@ from vigil.boot.mounts import block_filesystems, parse_mounts, unescape
 from vigil.files import read_text
 
 DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there yet
+ESSENTIAL = ("/usr", "/var")    # stage 1 waits for the file systems that hold these
+UDEV_RUNNING = "/run/udev/control"   # udevd's socket: /dev/disk/by-* links are kept
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
 
 # mount(8)'s flag options in pairs: (the option that sets an MS_* flag, the one that clears
@@ -92,6 +94,7 @@ class Fstab:
     mounts: list[Entry] = field(default_factory=list)
     swaps: list[Entry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    pending: list[Entry] = field(default_factory=list)  # devices not there at boot
 
     def root(self) -> Entry | None:
         return next((e for e in self.mounts if e.target == "/"), None)
@@ -257,6 +260,8 @@ def find_device(spec: str) -> str | None:
     link = os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f"))
     if os.path.exists(link):
         return os.path.realpath(link)
+    if os.path.exists(UDEV_RUNNING):
+        return None  # udev makes the link when the device comes: no scan of every disk
     if tag == "PARTUUID":   # our own scan does not read partition tables
         return _blkid(tag, value)
     return _blkid(tag, value) or _scan_superblocks(tag, value)
@@ -411,8 +416,16 @@ def remount_root(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) ->
     return problems
 
 
+def essential(target: str) -> bool:
+    """/usr and /var hold what nearly every program needs: stage 1 waits for them."""
+    return any(target == t or t.startswith(target.rstrip("/") + "/") for t in ESSENTIAL)
+
+
 def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> list[str]:
-    """Mount every entry in file order, skipping /, noauto, _netdev and what is mounted."""
+    """Mount every entry in file order whose device is there (skipping /, noauto,
+    _netdev and what is mounted); an entry whose device is not there yet goes to
+    tab.pending, for a unit that waits for it without holding the boot up (mount_units).
+    Only /usr and /var (essential) are waited for here."""
     problems: list[str] = []
     for entry in tab.mounts:
         if entry.target == "/" or entry.noauto:
@@ -423,6 +436,12 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
             continue
         if entry.target in parse_mounts(read_text("/proc/self/mounts")):
             continue
+        if needs_device(entry) and not essential(entry.target) and \
+                find_device(entry.spec) is None:
+            logs.say(f"fstab line {entry.line}: {entry.spec} is not there yet: the unit "
+                     f"{mount_unit_name(entry.target)} waits for it")
+            tab.pending.append(entry)
+            continue
         try:
             mount_entry(entry, default_timeout)
         except OSError as e:
@@ -430,13 +449,51 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
     return problems
 
 
-def mount_entry(entry: Entry, default_timeout: float) -> None:
-    """One entry: find the device, fsck it, make the mount point, mount."""
+def mount_later(target: str, default_timeout: float, root: str = "/") -> int:
+    """`vigil --mount TARGET`, run by the unit mount_units made: wait for the entry's
+    device (a nofail one for as long as it takes: it is mounted when it appears), fsck,
+    mount. Returns the exit status (0 mounted, 1 not)."""
+    tab = load(root)
+    entry = next((e for e in tab.mounts if e.target == os.path.normpath(target)), None)
+    if entry is None:
+        logs.error(f"{target}: not in /etc/fstab")
+        return 1
+    if entry.target in parse_mounts(read_text("/proc/self/mounts")):
+        return 0
+    timeout = float("inf") if entry.nofail and entry.device_timeout is None \
+        else device_timeout(entry, default_timeout)
+    _notify(f"STATUS=waiting for {entry.spec}" + (
+        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
+    try:
+        mount_entry(entry, default_timeout, timeout)
+    except OSError as e:
+        logs.error(f"fstab line {entry.line}: {entry.spec} on {entry.target}: {linux.why(e)}")
+        return 1
+    _notify(f"READY=1\nSTATUS=mounted {entry.spec}")
+    return 0
+
+
+def _notify(message: str) -> None:
+    """sd_notify to vigil, which runs us as a notify unit."""
+    import socket
+    path = os.environ.get("NOTIFY_SOCKET")
+    if path:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            try:
+                s.sendto(message.encode(), path)
+            except OSError as e:
+                logs.warn(f"sd_notify: {e}")
+
+
+def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = None) -> None:
+    """One entry: find the device (waiting up to its timeout), fsck it, make the mount
+    point, mount."""
     source = entry.spec
     if needs_device(entry):
-        device = wait_for_device(entry.spec, device_timeout(entry, default_timeout))
+        wait = device_timeout(entry, default_timeout) if timeout is None else timeout
+        device = wait_for_device(entry.spec, wait)
         if device is None:
-            raise OSError(errno.ENODEV, "device not found")
+            raise OSError(errno.ENODEV, f"device not found within {wait:g} s")
         source = device
         if entry.passno > 0:
             fsck_failed = run_fsck(device, entry.fstype)
@@ -454,6 +511,43 @@ def mount_entry(entry: Entry, default_timeout: float) -> None:
 REMOTE_FS_SCRIPT = ('failed=0; for target in "$@"; do mkdir -p "$target" && '
                     '{ mountpoint -q "$target" || mount "$target"; } || failed=1; done; '
                     'exit $failed')
+
+
+def mount_unit_name(path: str) -> str:
+    """A mount point as systemd names its unit: /srv/my-data -> srv-my\\x2ddata.mount."""
+    inner = path.strip("/")
+    if not inner:
+        return "-.mount"
+    out = []
+    for i, ch in enumerate(inner):
+        if ch == "/":
+            out.append("-")
+        elif ch.isascii() and (ch.isalnum() or ch in ":_" or (ch == "." and i)):
+            out.append(ch)
+        else:
+            out.extend(f"\\x{b:02x}" for b in ch.encode())
+    return "".join(out) + ".mount"
+
+
+def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
+    """A unit (name -> TOML text) for each entry in tab.pending: `program --mount TARGET`,
+    ready (READY=1) once mounted, then active until stopped; its STATUS= says what it waits
+    for. Units that name a path under it (exec, working_dir, requires_mounts...) wait for
+    it (vigil.unit: mount dependencies); others start at once. Pure."""
+    units = {}
+    for entry in tab.pending:
+        argv = [*program, "--mount", entry.target]
+        units[mount_unit_name(entry.target)] = (
+            "# Generated by vigil at boot: this /etc/fstab entry's device was not there.\n"
+            "[unit]\n"
+            f"description = {toml_string(f'mount {entry.target} (fstab line {entry.line})')}\n"
+            "\n[service]\n"
+            'type = "notify"\n'
+            "remain_after_exit = true\n"
+            'restart = "never"\n'
+            "start_timeout = 0\n"
+            f"exec = [{', '.join(toml_string(a) for a in argv)}]\n")
+    return units
 
 
 def remote_fs_unit(tab: Fstab) -> dict[str, str]:

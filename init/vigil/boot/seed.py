@@ -31,22 +31,29 @@ def load(root: str = "/") -> list[str]:
     except OSError as e:
         return problem(f"random seed: writing /dev/urandom: {e.strerror}")
     try:
+        fresh = fresh_seed(len(seed) or SEED_SIZE)
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
         try:
-            os.write(fd, os.urandom(len(seed) or SEED_SIZE))
+            os.write(fd, fresh)
         finally:
             os.close(fd)
-    except OSError as e:   # a read-only root: shutdown saves a fresh one anyway
+    except OSError as e:   # a read-only root, or no entropy yet: shutdown saves one anyway
         logs.warn(f"random seed {path} not refreshed: {e.strerror}")
     return []
 
 
+def fresh_seed(size: int = SEED_SIZE) -> bytes:
+    """Random bytes without waiting: early in boot (or in a VM) the kernel's generator may
+    not be initialised, and a read would block for seconds. Raises OSError(EAGAIN) then."""
+    return os.getrandom(size, os.GRND_NONBLOCK)
+
+
 def save(root: str = "/") -> None:
-    """Stage 3: a fresh seed for the next boot (raises OSError; the caller logs it)."""
+    """Stage 3: a fresh seed for the next boot (raises OSError, EAGAIN when the kernel's
+    generator is not ready: the machine is not held up for it; the caller logs it)."""
     path = os.path.join(root, RANDOM_SEED.lstrip("/"))
+    seed = fresh_seed()
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    with open("/dev/urandom", "rb") as src:
-        seed = src.read(SEED_SIZE)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, seed)

@@ -209,20 +209,10 @@ def zone_from_link(target: str) -> str | None:
 
 
 def parse_env_file(text: str, keys: set[str] | None = None) -> dict[str, str]:
-    """KEY=value lines (/etc/default/locale, /etc/locale.conf): quotes and `export` allowed."""
-    out = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, eq, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or (keys is not None and key not in keys):
-            continue
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        out[key] = value
-    return out
+    """KEY=value lines (/etc/default/locale, /etc/locale.conf), only `keys` if given."""
+    from vigil import envfile
+    found = envfile.parse(text)
+    return found if keys is None else {k: v for k, v in found.items() if k in keys}
 
 
 def rtc_is_local(adjtime_text: str) -> bool:

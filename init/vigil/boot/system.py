@@ -20,6 +20,8 @@ pyudev, zoneinfo, tomllib) is imported inside the functions that run there.
 """
 
 import os
+import sys
+import time
 from collections.abc import Callable
 
 from vigil import logs
@@ -31,14 +33,16 @@ from vigil.unit import RUNTIME_UNITS
 class BootResult:
     """What the boot steps hand back to PID 1, through JSON. A plain class: PID 1 holds it."""
 
-    __slots__ = ("problems", "environment", "shutdown_timeout", "actions")
+    __slots__ = ("problems", "environment", "shutdown_timeout", "actions", "steps")
 
     def __init__(self, problems: list[str], environment: dict[str, str],
-                 shutdown_timeout: float, actions: dict[str, str]):
+                 shutdown_timeout: float, actions: dict[str, str],
+                 steps: list | None = None):
         self.problems = problems              # "AREA: text" lines
         self.environment = environment        # for services: TZ, LANG, LC_*
         self.shutdown_timeout = shutdown_timeout   # vigil.toml [shutdown] timeout
         self.actions = actions                # sigterm, ctrl_alt_del, power_failure -> action
+        self.steps = steps or []              # [name, start, end]: CLOCK_MONOTONIC seconds
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -49,7 +53,8 @@ class BootResult:
         if isinstance(data, dict) and set(data) == set(cls.__slots__):
             try:
                 return cls(list(data["problems"]), dict(data["environment"]),
-                           float(data["shutdown_timeout"]), dict(data["actions"]))
+                           float(data["shutdown_timeout"]), dict(data["actions"]),
+                           [[str(n), float(a), float(b)] for n, a, b in data["steps"]])
             except (TypeError, ValueError):
                 pass
         raise ValueError(f"not a boot result: {data!r:.200}")
@@ -66,14 +71,17 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
     settings always apply to the running system."""
     from vigil.boot import fstab, initscripts, network, seed, settings, swap, sysctl
     problems: list[str] = []
+    steps: list[list] = []   # [name, start, end], for vigilctl analyze
 
     def step(area: str, what: str, fn: Callable[[], list[str]]) -> None:
+        start = time.monotonic()
         try:
             found = fn()
         except Exception as e:  # noqa: BLE001 - a bug in one step must not stop the boot
             found = [f"{what}: internal error: {e!r}"]
             logs.error(f"{area}: {found[0]}")
         problems.extend(f"{area}: {p}" for p in found)
+        steps.append([f"{area}: {what}", start, time.monotonic()])
 
     config = settings.Config()
 
@@ -124,8 +132,24 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
     step("system", "settings", system_settings)
     step("udev", "udev units", lambda: udev_units(config.udev, root))
     step("fstab", "remote-fs unit", lambda: write_units(fstab.remote_fs_unit(tab), root))
+    step("fstab", "mount units", lambda: write_units(fstab.mount_units(tab, program()), root))
     return BootResult(problems, settings.environment(zone, locale_env),
-                      config.shutdown_timeout, dict(config.actions))
+                      config.shutdown_timeout, dict(config.actions), steps)
+
+
+def program() -> list[str]:
+    """How a generated unit runs vigil itself: the frozen program, or this interpreter."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "vigil.main"]
+
+
+def mount_later(target: str) -> int:
+    """`vigil --mount TARGET` (a unit of fstab.mount_units): the device timeout from the
+    command line or vigil.toml, as stage 1 has it."""
+    from vigil.boot import cmdline, fstab, settings
+    config, _problems = settings.load_config()
+    return fstab.mount_later(target, _device_timeout(cmdline.read(), config.device_timeout))
 
 
 def _device_timeout(cmdline: Cmdline, default: float) -> float:

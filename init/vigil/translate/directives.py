@@ -63,9 +63,19 @@ def _deps(key: str):
         if not a.value:
             st.note(a, "an empty assignment resets no dependency (nor does it in systemd)")
             return
-        names = [st.dependency(a, st.spec(a, w)) for w in a.value.split()]
+        words = [st.spec(a, w) for w in a.value.split()]
+        # A .mount is a file system: vigil waits for it through requires_mounts (a unit of
+        # its own only while stage 1 could not mount it), whatever the dependency's kind.
+        mounts = [w for w in words if w.endswith(".mount") and key in MOUNT_ORDERING]
+        if mounts:
+            from vigil.unit import mount_point
+            st.add(a, "unit", "requires_mounts", [mount_point(m) for m in mounts])
+        names = [st.dependency(a, w) for w in words if w not in mounts]
         st.add(a, "unit", key, [n for n in names if n])
     return handle
+
+
+MOUNT_ORDERING = ("requires", "wants", "after", "requisite", "part_of")
 
 
 def _condition(key: str):

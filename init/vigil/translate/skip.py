@@ -21,6 +21,8 @@ NOLOGIN = "/run is a new tmpfs at each boot: there is no /run/nologin to remove"
 INITRD = "vigil's initramfs stage does it"
 FIRSTBOOT = "a step of systemd's own first boot (or its TPM boot phases)"
 AGENTS = "answers systemd's password agents (.path units)"
+SYSCTL = "vigil applies sysctl.d and /etc/sysctl.conf itself (stage 1); a second pass " \
+    "in another order would undo some of it"
 
 # vigil name -> why it is skipped
 SYSTEMD = {
@@ -34,6 +36,7 @@ SYSTEMD = {
     "systemd-modules-load": "vigil loads modules-load.d and /etc/modules itself (stage 1)",
     "systemd-remount-fs": "vigil remounts / as fstab says (stage 1)",
     "systemd-random-seed": "vigil loads and saves the random seed itself",
+    "systemd-sysctl": SYSCTL,
     **dict.fromkeys(("systemd-update-utmp", "systemd-update-utmp-runlevel"), UTMP),
     **dict.fromkeys(("systemd-fsck-root", "systemd-fsck@", "systemd-fsckd"), FSCK),
     "systemd-logind": "it needs systemd as PID 1 (it makes session scopes through systemd "
@@ -81,6 +84,7 @@ INITD = {
                   "keeps it when NTP synchronises it, as under systemd, which masks it",
     "udev": UDEV, "kmod": "vigil loads /etc/modules and modules-load.d itself (stage 1)",
     "urandom": "vigil loads and saves the random seed itself",
+    "procps": SYSCTL,
     "bootmisc.sh": "vigil writes utmp itself (bootmisc would empty it after vigil's boot "
                    "record) and it would make /run/nologin that nothing removes",
     "rmnologin": NOLOGIN,
