@@ -19,11 +19,15 @@ from vm.qemu import Config, Console, Exit
 pytestmark = pytest.mark.vm
 
 MARKER = "/root/written-before-the-disk-filled"
+# Most of the space taken at once (fallocate: TCG writes slowly), the rest written by dd
+# until ENOSPC; then it goes on printing, into a log that cannot be written.
 FILLER = """[service]
-exec = ["/bin/sh", "-c",
-        "dd if=/dev/zero of=/var/tmp/fill bs=1M; echo full; while :; do echo more; sleep 1; done"]
+exec = ["/bin/sh", "-c", "fallocate -l $(( $(df -k --output=avail / | tail -1) * 1024 \
+- 16777216 )) /var/tmp/bulk; dd if=/dev/zero of=/var/tmp/fill bs=1M; echo full; \
+while :; do echo more; sleep 1; done"]
 restart = "never"
 """
+SLOW = 120  # seconds for a command while the guest's disk is busy
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def machine(images: dict[str, Path]) -> Iterator[tuple[Console, tuple[Path, Path
 
 
 def avail_kib(c: Console) -> int:
-    return int(c.check("df -k --output=avail / | tail -1").strip())
+    return int(c.check("df -k --output=avail / | tail -1", SLOW).strip())
 
 
 def test_a_full_root_file_system_then_poweroff(machine) -> None:
@@ -48,15 +52,15 @@ def test_a_full_root_file_system_then_poweroff(machine) -> None:
     c.check(f"echo written-before > {MARKER}")  # no sync: getting it to disk is vigil's job
     unit = base64.b64encode(FILLER.encode()).decode()
     c.check(f"mkdir -p /etc/vigil/units; echo {unit} | base64 -d > /etc/vigil/units/filler.toml")
-    assert "added: filler" in c.check("vigilctl reload")
+    assert "added: filler" in c.check("vigilctl reload | cat")
     t0 = time.monotonic()
     while avail_kib(c) > 0:
         assert time.monotonic() - t0 < 200, "the disk did not fill"
         time.sleep(2)
-    status = c.check("vigilctl status filler")
+    status = c.check("vigilctl status filler | cat", SLOW)  # no pager
     assert re.search(r"state:\s+running", status), status
     assert "No space left on device" in status, "the log's problem is shown"
-    listing = c.check("vigilctl list")
+    listing = c.check("vigilctl list | cat", SLOW)
     assert re.search(r"^udevd\s+running\s", listing, re.M), listing
     assert c.check("cat /proc/1/comm").strip() == "vigil"
     c.sendline("poweroff")
