@@ -42,3 +42,21 @@ bench-shutdown: image
 
 bench-freezers: deps
 	$(PY) bench/freezers.py
+
+# Reliability (the README's "Reliability" section). Need root.
+#   bench-soak      10 minutes of churn; PID 1's Pss, fds and threads must stay flat
+#   bench-fuzz      the property tests with 20,000 examples each; how many inputs were tried
+#   bench-flood     the log flood fault test for 60 s instead of 5
+SOAK_MINUTES ?= 10
+FUZZ_EXAMPLES ?= 20000
+
+.PHONY: bench-soak bench-fuzz bench-flood
+
+bench-soak: deps
+	$(PY) bench/soak.py --minutes $(SOAK_MINUTES)
+
+bench-fuzz: deps
+	$(PY) bench/fuzz.py --examples $(FUZZ_EXAMPLES)
+
+bench-flood: deps
+	VIGIL_FLOOD_SECONDS=60 $(PY) -m pytest -q -p no:cacheprovider tests/ns/test_faults.py -k flood

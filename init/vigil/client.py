@@ -9,6 +9,7 @@ it spoke.
 """
 
 import _socket
+import _struct
 
 from vigil.jsonc import loads
 from vigil.protocol import format_request
@@ -19,8 +20,14 @@ def request(path: str, verb: str, args: list[str], timeout: float = 30.0) -> dic
     ValueError if the reply is not JSON."""
     s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        s.settimeout(timeout)
+        # A blocking connect waits for room when vigil's listen backlog is full (a flood
+        # of other clients), for at most SO_SNDTIMEO; with a Python timeout set it would
+        # fail at once with EAGAIN.
+        whole, part = divmod(timeout, 1)
+        s.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO,
+                     _struct.pack("ll", int(whole), int(part * 1e6)))
         s.connect(path)
+        s.settimeout(timeout)
         s.sendall(format_request(verb, args))
         chunks = []
         while True:

@@ -51,9 +51,18 @@ KMSG_PREFIX = "<31>"  # facility daemon (3 << 3), level debug (7): never echoed 
 LEVEL_WORDS = {3: "error: ", 4: "warning: "}
 
 
+# C0 controls but tab, DEL and C1 controls as \xNN: a unit file name or a service's text
+# with escape sequences in it must not move the cursor, clear or retitle the console.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7f, 0xa0)) if c != 0x09}
+
+
+def escape(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
 def say(message: str, level: int = 6) -> None:
     """One line from vigil itself. level is the syslog priority (3 error, 4 warning, 6 info)."""
-    line = f"vigil: {LEVEL_WORDS.get(level, '')}{message}\n"
+    line = f"vigil: {LEVEL_WORDS.get(level, '')}{escape(message)}\n"
     try:
         os.write(2, line.encode(errors="replace"))
     except OSError:
@@ -73,6 +82,16 @@ def warn(message: str) -> None:
     say(message, 4)
 
 
+def exception(what: str, e: BaseException) -> None:
+    """An unexpected exception in one of vigil's handlers: the error and its traceback (the
+    traceback module is only imported then)."""
+    import traceback
+    error(f"error in {what}: {e!r}")
+    for text in traceback.format_exception(e)[:-1]:
+        for line in text.rstrip("\n").splitlines():
+            say("  " + line, 3)
+
+
 def _stamp(now: float) -> bytes:
     return (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
             + ".%06d " % int((now % 1) * 1e6)).encode()
@@ -90,7 +109,8 @@ class ServiceLog:
         self.partial = b""
         self.memory: deque[bytes] = deque()
         self.memory_bytes = 0
-        self.dropped = 0
+        self.dropped = 0         # lines dropped in all (status)
+        self.unsaid_drops = 0    # dropped since the file last said so
         self.file_fd = -1
         self.size = 0
         self.next_try = 0.0
@@ -101,7 +121,8 @@ class ServiceLog:
     def snapshot(self) -> dict:
         return {"fds": [self.read_fd, self.write_fd], "partial": self.partial.decode("latin-1"),
                 "memory": [m.decode("latin-1") for m in self.memory],
-                "dropped": self.dropped, "lines": self.lines}
+                "dropped": self.dropped, "unsaid_drops": self.unsaid_drops,
+                "lines": self.lines}
 
     def restore(self, state: dict) -> None:
         """Take over the pipe of the vigil this one replaced, closing our new one."""
@@ -115,6 +136,7 @@ class ServiceLog:
         self.memory.extend(m.encode("latin-1") for m in state["memory"])
         self.memory_bytes = sum(len(m) for m in self.memory)
         self.dropped, self.lines = state["dropped"], state["lines"]
+        self.unsaid_drops = state.get("unsaid_drops", 0)
 
     @staticmethod
     def discard(state: dict) -> None:
@@ -132,6 +154,17 @@ class ServiceLog:
                 os.close(fd)
         self.read_fd = self.write_fd = self.file_fd = -1
 
+    def release(self) -> None:
+        """At the end: write what is left if the disk takes it, and close the file, which
+        would keep its file system from being remounted read-only. Nothing reopens it."""
+        self.on_readable()
+        self.flush_partial()
+        self.flush_memory()
+        if self.file_fd >= 0:
+            os.close(self.file_fd)
+            self.file_fd = -1
+        self.next_try = float("inf")
+
     def on_readable(self) -> None:
         try:
             data = os.read(self.read_fd, READ_CHUNK)
@@ -141,7 +174,8 @@ class ServiceLog:
             return
         data = self.partial + data
         cut = data.rfind(b"\n") + 1
-        lines = data[:cut].splitlines(keepends=True)
+        # split on \n alone: a \r in a line is the service's text, not a line of its own
+        lines = [line + b"\n" for line in data[:cut - 1].split(b"\n")] if cut else []
         self.partial = data[cut:]
         while len(self.partial) > MAX_LINE:
             lines.append(self.partial[:MAX_LINE] + b"\n")
@@ -171,12 +205,20 @@ class ServiceLog:
         while self.memory_bytes > MEMORY_LIMIT:
             self.memory_bytes -= len(self.memory.popleft())
             self.dropped += 1
+            self.unsaid_drops += 1
 
     def flush_memory(self) -> bool:
         """Try to write what waits in memory (called when the disk may have become writable)."""
         if self.file_fd < 0 and not self._open(time.time(), force=True):
             return False
         return True
+
+    def _failing(self, why: str) -> None:
+        """The file cannot be written: said once, until it can be again."""
+        if not self.last_error:
+            warn(f"{self.name}: {why}; keeping its last lines in memory "
+                 f"({MEMORY_LIMIT // 1024} KiB) until it can be written")
+        self.last_error = why
 
     def _open(self, now: float, force: bool = False) -> bool:
         if not force and now < self.next_try:
@@ -188,18 +230,22 @@ class ServiceLog:
                                    | os.O_CLOEXEC, 0o640)
             self.size = os.fstat(self.file_fd).st_size
         except OSError as e:
-            self.last_error = f"{self.path}: {e.strerror}"
+            self._failing(f"{self.path}: {e.strerror}")
             return False
-        self.last_error = ""
         waiting = list(self.memory)
-        if self.dropped:
-            waiting.append(_stamp(now) + b"vigil: %d lines dropped while the log was not "
-                           b"writable\n" % self.dropped)
+        if self.unsaid_drops:  # the dropped lines were older than those kept
+            waiting.insert(0, _stamp(now) + b"vigil: %d lines dropped while the log was not "
+                           b"writable\n" % self.unsaid_drops)
         self.memory.clear()
         self.memory_bytes = 0
+        drops, self.unsaid_drops = self.unsaid_drops, 0
         if waiting:
             self._write(waiting)
-        return True
+        if self.file_fd >= 0 and self.last_error:
+            say(f"{self.name}: {self.path} is writable again: {len(waiting)} lines written "
+                f"from memory, {drops} dropped")
+            self.last_error = ""
+        return self.file_fd >= 0
 
     def _write(self, lines: list[bytes]) -> None:
         """Append whole lines, rotating between lines when the file would pass max_size."""
@@ -215,22 +261,46 @@ class ServiceLog:
         self._append(chunk)
 
     def _append(self, chunk: list[bytes]) -> None:
+        if chunk and self.file_fd >= 0 and self._unlinked():
+            os.close(self.file_fd)  # its file was removed: writing on would lose the lines
+            self.file_fd = -1
+            self._open(time.time(), force=True)
         if not chunk or self.file_fd < 0:
             for line in chunk:
                 self._remember(line)
             return
         data = b"".join(chunk)
+        written = 0
         try:
-            while data:
-                n = os.write(self.file_fd, data)
-                self.size += n
-                data = data[n:]
-        except OSError as e:  # disk full or gone: keep the rest in memory
-            self.last_error = f"{self.path}: {e.strerror}"
+            while written < len(data):
+                written += os.write(self.file_fd, data[written:])
+        except OSError as e:  # disk full or gone: the rest waits in memory
+            self._failing(f"{self.path}: {e.strerror}")
+            whole, kept = 0, 0
+            while kept < len(chunk) and whole + len(chunk[kept]) <= written:
+                whole += len(chunk[kept])
+                kept += 1
+            self._cut(written - whole)
             os.close(self.file_fd)
             self.file_fd = -1
-            for line in data.splitlines(keepends=True):
+            for line in chunk[kept:]:
                 self._remember(line)
+            written = whole
+        self.size += written
+
+    def _cut(self, tail: int) -> None:
+        """Take back the start of a line that did not fit: only whole lines stay on disk."""
+        if tail:
+            try:
+                os.ftruncate(self.file_fd, os.fstat(self.file_fd).st_size - tail)
+            except OSError:
+                pass
+
+    def _unlinked(self) -> bool:
+        try:
+            return os.fstat(self.file_fd).st_nlink == 0
+        except OSError:
+            return True
 
     def _rotate(self) -> None:
         os.close(self.file_fd)

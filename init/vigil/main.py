@@ -105,7 +105,7 @@ class Init:
         self.pid1 = os.getpid() == 1
         self.machine = opts["boot"] if opts["boot"] is not None else is_machine_init()
         self.started = time.time()
-        self.loop = Loop(on_error=lambda what, e: logs.error(f"error in {what}: {e!r}"))
+        self.loop = Loop(on_error=logs.exception)  # with the traceback
         self.sup: Supervisor | None = None
         self.down: Shutdown | None = None
         self.control: ControlServer | None = None

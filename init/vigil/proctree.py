@@ -50,3 +50,57 @@ def unit_tree(pid: int, procs: dict[int, tuple[int, int, str]]) -> list[list]:
         if pgid == group and group > 0 and other not in shown:
             walk(other, 0)
     return rows
+
+
+def stat_table(proc: str = "/proc") -> dict[int, tuple[int, int, int, int]]:
+    """pid -> (ppid, pgid, session, start time) for every process: /proc/PID/stat alone,
+    one small read each, so a stop can afford it."""
+    out = {}
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        out[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
+    return out
+
+
+class Snapshot:
+    """The process table at one moment, indexed by parent, group and session."""
+
+    def __init__(self, proc: str = "/proc"):
+        self.table = stat_table(proc)
+        self.children: dict[int, list[int]] = {}
+        self.groups: dict[int, set[int]] = {}
+        self.sessions: dict[int, set[int]] = {}
+        for p, (ppid, pgid, sid, _start) in self.table.items():
+            self.children.setdefault(ppid, []).append(p)
+            self.groups.setdefault(pgid, set()).add(p)
+            self.sessions.setdefault(sid, set()).add(p)
+
+    def started(self, pid: int) -> int | None:
+        """When pid started (to tell it from a later process given the same pid)."""
+        entry = self.table.get(pid)
+        return entry[3] if entry else None
+
+    def strays(self, pid: int, pgid: int) -> dict[int, int]:
+        """A service's processes that its process group no longer holds (pid -> start
+        time): descendants of its main process or of its group's or session's members that
+        moved to a group or session of their own (setsid, setpgid), and their descendants.
+        Without cgroups this is what vigil can know: a process that both left the session
+        and lost its parent (so it was reparented to vigil) has no link left to the
+        service."""
+        group = self.groups.get(pgid, set()) if pgid else set()
+        todo = list(group | (self.sessions.get(pgid, set()) if pgid else set())
+                    | ({pid} if pid in self.table else set()))
+        seen = set(todo)
+        while todo:
+            for child in self.children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return {p: self.table[p][3] for p in seen - group - {pid, os.getpid()}}

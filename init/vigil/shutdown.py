@@ -142,6 +142,9 @@ class Shutdown:
 
     def _finish(self) -> None:
         self._final_timer = None
+        for svc in self.sup.services.values():  # an open log file keeps / read-write
+            if svc.log is not None:
+                svc.log.release()
         if self.machine:
             Stage3(self.began, self.action).run()
         else:

@@ -13,6 +13,7 @@ it), rescue mode and back, shutdown, reload.
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -35,6 +36,9 @@ class Processes:
     def __init__(self, sup: "Supervisor"):
         self.sup = sup
         self.execs: dict[int, tuple[int, Service, str]] = {}  # pid -> (exec fd, svc, argv0)
+        self.strays: dict[int, dict[int, int]] = {}  # pgid -> {pid: start} (see kill)
+        self._snapshot = None
+        self._snapshot_at = 0.0
 
     def spawn(self, svc: Service, command, env: dict[str, str]) -> tuple[int, bool]:
         """Start a command of svc; (pid, whether its exec is still to be heard of)."""
@@ -82,7 +86,8 @@ class Processes:
             spawn.make_directories(unit, p.uid, p.gid)
 
     def cleanup(self, svc: Service) -> None:
-        """After a stop: its runtime directories go."""
+        """After a stop: its runtime directories go, and what was known of its strays."""
+        self.strays.pop(svc.pgid, None)
         if svc.unit.runtime_directory:
             spawn.remove_runtime_directories(svc.unit)
 
@@ -94,7 +99,35 @@ class Processes:
             return -1
 
     def kill(self, pgid: int, pid: int, sig: int) -> None:
+        if not pgid:
+            spawn.signal_service(pgid, pid, sig)
+            return
+        # A whole service: also what left its group (setsid), see proctree. Found before
+        # the group is signalled: once the main process is dead its children are vigil's.
+        strays = self._strays(pgid, pid)
         spawn.signal_service(pgid, pid, sig)
+        for stray in strays:
+            try:
+                os.kill(stray, sig)
+            except OSError:
+                pass
+
+    def _strays(self, pgid: int, pid: int) -> list[int]:
+        """Strays are found while the main process lives (its descendants) and remembered
+        for the SIGKILL after it has gone; one /proc scan serves a burst of stops."""
+        from vigil import proctree
+        now = time.monotonic()
+        if self._snapshot is None or now - self._snapshot_at > 0.05:
+            self._snapshot, self._snapshot_at = proctree.Snapshot(), now
+        known = self.strays.setdefault(pgid, {})
+        if pid:
+            known.update(self._snapshot.strays(pid, pgid))
+        for stray, started in list(known.items()):
+            if self._snapshot.started(stray) != started:
+                del known[stray]  # gone, or its pid is another process's now
+        if not known:
+            del self.strays[pgid]
+        return list(known)
 
 
 class Supervisor:

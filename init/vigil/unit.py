@@ -11,7 +11,7 @@ import os
 import resource
 import signal
 
-from vigil import command
+from vigil import command, perms
 from vigil.files import read_text
 
 # Stock units, then units generated at boot for this machine (udev), then the admin's.
@@ -594,9 +594,14 @@ class Catalog:
             for entry in entries:
                 if entry.endswith(".toml") and not entry.startswith("."):
                     files[entry[:-5]] = os.path.join(d, entry)
+        checker = perms.Checker()
         for name, path in sorted(files.items()):
             if not set(name) <= NAME_CHARS or name.count("@") > 1:
                 self.errors[name] = UnitError(path, "invalid unit file name")
+                continue
+            unsafe = checker.problem(path)
+            if unsafe:
+                self.errors[name] = UnitError(path, perms.refusal(unsafe))
                 continue
             try:
                 raw, text = read_raw(path)

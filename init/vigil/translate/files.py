@@ -4,6 +4,8 @@ them: an absolute symlink means a path inside the root, not on the host running 
 
 import os
 
+from vigil import perms
+
 MAX_LINKS = 40   # as the kernel's limit on symlinks in a path
 
 
@@ -59,8 +61,26 @@ def listdir(path: str) -> list[str]:
         return []
 
 
-def read_bytes(path: str, limit: int = 8 << 20) -> bytes:
-    """At most limit + 1 bytes, so that the caller can tell a file is too big."""
+class Unsafe(Exception):
+    """A file that a user other than root could change (vigil.perms): not read."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+def check(path: str) -> None:
+    """Unsafe with the reason when a non-root user could write path or replace it."""
+    why = perms.Checker().problem(path)
+    if why:
+        raise Unsafe(path, perms.refusal(why))
+
+
+def read_bytes(path: str, limit: int = 8 << 20, trusted: bool = True) -> bytes:
+    """At most limit + 1 bytes, so that the caller can tell a file is too big. trusted:
+    what is read will run as root, so a file a non-root user could write is Unsafe."""
+    if trusted:
+        check(path)
     with open(path, "rb") as f:
         return f.read(limit + 1)
 

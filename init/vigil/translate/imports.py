@@ -132,6 +132,9 @@ class _Collector:
         except systemd.TranslateError as e:
             self.out.errors[vname] = (e.path, e.reason, e.key, e.line)
             return
+        except files.Unsafe as e:
+            self.out.errors[vname] = (e.path, e.reason, "", 0)
+            return
         except OSError as e:
             self.out.errors[vname] = (path, f"cannot read: {e.strerror or e}", "", 0)
             return
@@ -202,6 +205,10 @@ class _Collector:
             try:
                 text = syntax.decode(files.read_bytes(final), path)
                 h = initd.header(text)
+            except files.Unsafe as e:
+                if name not in skip.INITD:
+                    self.out.errors[name] = (path, e.reason, "", 0)
+                continue
             except (syntax.SyntaxProblem, initd.NoHeader, OSError) as e:
                 if name not in skip.INITD:
                     self.out.no_header.append((path, str(getattr(e, "reason", e))))
@@ -288,7 +295,12 @@ def collect(root: str, taken: dict[str, str] | None = None) -> Imported:
     c.own_aliases()
     scripts = c.read_initd()
     c.own_aliases()
-    tab_text = "\n".join(files.read_lines(c.root, "/etc/inittab"))
+    try:
+        files.check(c.host("/etc/inittab"))
+        tab_text = "\n".join(files.read_lines(c.root, "/etc/inittab"))
+    except files.Unsafe as e:
+        c.out.errors["/etc/inittab"] = (e.path, e.reason, "", 0)
+        tab_text = ""
     tab = inittab.parse(tab_text, c.host("/etc/inittab"))
     c.out.runlevel = tab.default_level
     early, level = c.rc_links(tab.default_level)
