@@ -212,7 +212,9 @@ class Console:
         if m.group(0).startswith("Password"):
             self.sendline(password)
             self.expect(r"[#$] ", timeout=30)
-        self.run("true", timeout=30)  # the shell reads and runs commands: in sync
+        # in sync (the shell reads and runs commands); and a script reads the console, not
+        # a person: vigilctl's pager (as systemctl's) would wait for a key
+        self.run("export VIGIL_PAGER=cat", timeout=30)
 
     def run(self, cmd: str, timeout: float = 30.0) -> tuple[str, int]:
         """Run a shell command line; returns (its output, its exit status).
