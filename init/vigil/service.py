@@ -518,6 +518,8 @@ class Service:
             return False
         if access == "all" or sender is None:
             return True
+        if sender == 0:
+            return False  # outside vigil's PID namespace: not one of the service's processes
         if sender in (self.pid, self.pgid) or self._procs.group_of(sender) == self.pgid:
             return True
         return access == "exec" and sender == self.control
