@@ -56,7 +56,7 @@ def boot_once(vmlinuz: Path, initrd: Path, disks: image.Disks, name: str,
     init, poweroff = INITS[name]
     append = f"root=/dev/vda init={init} {EXTRA_APPEND.get(name, '')}".strip()
     cfg = Config(vmlinuz, initrd, append=append,
-                 disks=[disks.root, disks.data], snapshot=True)
+                 disks=[disks.root, disks.data], snapshot=True, extra=image.nic_args())
     with Console(cfg, log_path=log) as c:
         m = c.expect(r"^\[ *(\d+\.\d+)\] Run \S+ as init process", timeout=180)
         kernel_to_init = float(m.group(1))

@@ -159,7 +159,7 @@ def boot_once(vmlinuz: Path, initrd: Path, root: Path, data: Path, name: str,
               log: Path) -> dict[str, float]:
     init, poweroff = INITS[name]
     cfg = Config(vmlinuz, initrd, append=f"root=/dev/vda init={init}",
-                 disks=[root, data], snapshot=True)
+                 disks=[root, data], snapshot=True, extra=image.nic_args())
     res: dict[str, float] = {}
     with Console(cfg, log_path=log) as c:
         c.noise.append(r"^vigil: .*\n")

@@ -36,8 +36,9 @@ from vm import image
 
 REPO = Path(__file__).resolve().parents[1]
 # Debian's kernel and its initramfs, GRUB for a BIOS machine, and the libraries vigil's
-# package depends on (dpkg -i installs no dependency), on top of the test disk's packages.
-PACKAGES = (*image.PACKAGES, "linux-image-amd64", "initramfs-tools", "grub-pc",
+# package depends on (dpkg -i installs no dependency), on top of the test disk's packages
+# (not its daemons: this disk has no NIC for their networking).
+PACKAGES = (*image.BASE_PACKAGES, "linux-image-amd64", "initramfs-tools", "grub-pc",
             "libbz2-1.0", "libexpat1", "libffi8", "liblzma5", "libssl3", "zlib1g")
 ROOT_MODULES = image.ROOT_MODULES
 # mmdebstrap --customize-hook commands ("$1" is the tree), run once for the cached base.

@@ -5,7 +5,6 @@ APT_PACKAGES += mmdebstrap e2fsprogs
 
 # vigil's initramfs + the root disk's modules (vm/image.py: ROOT_MODULES).
 INITRAMFS_DISK := build/initramfs-disk.cpio.gz
-DISK_DIR        = $(VIGIL_CACHE)/image
 
 .PHONY: image initramfs-disk boot-debian
 
@@ -24,5 +23,5 @@ $(INITRAMFS_DISK): $(FROZEN) $(IMAGE_SRC) vm/image.py | kernel
 BOOT_INIT ?= /sbin/vigil
 boot-debian: image
 	$(PY) -m vm.qemu --initrd $(INITRAMFS_DISK) --append "root=/dev/vda init=$(BOOT_INIT)" \
-	    --disk $(DISK_DIR)/debian-root.img --disk $(DISK_DIR)/debian-data.img \
+	    $$($(PY) -m vm.image | sed 's/^[a-z]* /--disk /') --net \
 	    $(if $(WRITE),,--snapshot)

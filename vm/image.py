@@ -5,12 +5,17 @@ Three layers, each cached in $VIGIL_CACHE/image and rebuilt only when its inputs
      part), keyed by suite, variant and package list;
   2. base tree: that tarball unpacked once, never modified afterwards;
   3. the disks: a copy of the base tree + the test overlay (tests/vm/debian/rootfs) +
-     `make install DESTDIR=...` (the frozen vigil) + a swap file, written with
-     `mkfs.ext4 -d` (no loop mount, no root file system of our own touched); and a small
-     second disk for /data. Keyed by everything that went into them.
+     `make install DESTDIR=...` (the frozen vigil) + a swap file + root's SSH key pair +
+     a .deb left to install, written with `mkfs.ext4 -d` (no loop mount, no root file
+     system of our own touched); and a small second disk for /data. Keyed by everything
+     that went into them, and named by that key, so that branches which build different
+     disks into the same cache do not overwrite each other's.
 
-mmdebstrap gets no mirror argument: apt's sources of this host decide where packages come
-from. The disks are for testing only: root logs in without a password.
+The SSH key pair (ssh-keygen, once) and the .deb (`apt-get download`, once) are kept in
+the cache too, so a rebuilt disk has the same ones. mmdebstrap gets no mirror argument and
+`apt-get download` none either: apt's sources of this host decide where packages come
+from. The disks are for testing only: root logs in without a password, and the private
+half of the key that logs in as root is on the disk.
 """
 
 from __future__ import annotations
@@ -38,9 +43,26 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 # udev and kmod for the devices, agetty (util-linux) + login for the console, procps and
 # iproute2 for the tests; sysvinit-core and systemd (without systemd-sysv, so /sbin/init
-# stays sysvinit's) are the peers the benchmark boots the same disk with.
-PACKAGES = ("udev", "util-linux", "login", "passwd", "procps", "kmod", "iproute2",
-            "e2fsprogs", "tzdata", "sysvinit-core", "systemd")
+# stays sysvinit's) are the peers the benchmark boots the same disk with. The daemons
+# come up from their own units and scripts (no vigil unit is written for them): sshd,
+# cron and rsyslog, and ifupdown's networking for the NIC (NIC_ARGS). rsyslog has no
+# init.d script of its own in bookworm: orphan-sysvinit-scripts gives sysvinit one, as
+# on any sysvinit machine (sysvinit-core recommends it).
+BASE_PACKAGES = ("udev", "util-linux", "login", "passwd", "procps", "kmod", "iproute2",
+                 "e2fsprogs", "tzdata", "sysvinit-core", "systemd")
+DAEMONS = ("openssh-server", "cron", "rsyslog", "ifupdown", "orphan-sysvinit-scripts")
+PACKAGES = (*BASE_PACKAGES, *DAEMONS)
+# A small daemon left for the tests to install offline (dpkg -i, then vigilctl reload):
+# at's atd has its own systemd unit and init.d script, and needs nothing the disk lacks
+# (libc, PAM, libselinux, lsb-base), so dpkg -i works without a network.
+LATER_DEB = "at"
+DEBS_DIR = "/root/debs"
+SSH_KEY = "/root/.ssh/id_test"   # root's private key on the disk; its .pub is authorized
+# The guest's NIC (user-mode network): the disk's /etc/network/interfaces configures it
+# by the name udev gives a virtio NIC in this PCI slot, with slirp's fixed guest address.
+NIC_SLOT = 8
+NIC_NAME = f"ens{NIC_SLOT}"
+GUEST_IP = "10.0.2.15"
 # What the initramfs loads to mount the root disk: the Debian kernel has these as modules.
 # ext4 needs a crc32c (its softdep); the generic one, since crc32c_intel refuses a CPU
 # without SSE 4.2, as QEMU's emulated one.
@@ -156,10 +178,46 @@ def fstab_labels(text: str) -> tuple[str, str]:
     return root_uuid, data_label
 
 
+def nic_args(forward: dict[int, int] | None = None) -> list[str]:
+    """QEMU arguments for the NIC the disk expects; forward: host port -> guest port
+    (on 127.0.0.1 of the host)."""
+    fwd = "".join(f",hostfwd=tcp:127.0.0.1:{h}-:{g}" for h, g in (forward or {}).items())
+    return ["-netdev", f"user,id=net0{fwd}",
+            "-device", f"virtio-net-pci,netdev=net0,addr={NIC_SLOT:#x}"]
+
+
+def ssh_key() -> Path:
+    """The test key pair (ed25519, no passphrase), made once and kept in the cache."""
+    key = image_dir() / "ssh" / "id_test"
+    if not key.is_file() or not key.with_suffix(".pub").is_file():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        for old in (key, key.with_suffix(".pub")):
+            old.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vigil-test",
+                        "-f", str(key)], check=True)
+    return key
+
+
+def later_deb() -> Path:
+    """LATER_DEB's .deb, downloaded once with the host's apt sources."""
+    into = image_dir() / "debs"
+    found = sorted(into.glob(f"{LATER_DEB}_*.deb"))
+    if found:
+        return found[-1]
+    into.mkdir(parents=True, exist_ok=True)
+    _log(f"apt-get download {LATER_DEB}")
+    # Downloaded as root into root's cache: apt's _apt user could not write there.
+    subprocess.run(["apt-get", "-q", "-o", "APT::Sandbox::User=root", "download",
+                    LATER_DEB], cwd=into, check=True)
+    return sorted(into.glob(f"{LATER_DEB}_*.deb"))[-1]
+
+
 def disks_key() -> str:
+    key = ssh_key()
     return _hash(base_key().encode(), fetch_kernel().version.encode(),
                  _tree_hash(OVERLAY), _tree_hash(DATA_FILES),
                  _tree_hash(FROZEN), _tree_hash(REPO / "units"),
+                 key.read_bytes(), later_deb().read_bytes(),
                  Path(__file__).read_bytes())
 
 
@@ -187,6 +245,10 @@ def _customize(tree: Path) -> None:
     swap.chmod(0o600)
     subprocess.run(["mkswap", "-q", str(swap)], check=True)
     _add_modules(tree)
+    _add_ssh_key(tree)
+    debs = tree / DEBS_DIR.lstrip("/")
+    debs.mkdir(parents=True, exist_ok=True)
+    shutil.copy(later_deb(), debs)
     subprocess.run(["make", "-s", "-C", str(REPO), "install", f"DESTDIR={tree}"], check=True)
 
 
@@ -205,6 +267,22 @@ def add_serial_getty(tree: Path) -> None:
     if inittab.is_file() and SERIAL_GETTY not in inittab.read_text():
         with inittab.open("a") as f:
             f.write(SERIAL_GETTY)
+
+
+def _add_ssh_key(tree: Path) -> None:
+    """root's key pair on the disk, its public half authorized: ssh to root@127.0.0.1
+    inside the guest logs in with it."""
+    key = ssh_key()
+    ssh = tree / Path(SSH_KEY).parent.relative_to("/")
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    ssh.chmod(0o700)
+    private = ssh / Path(SSH_KEY).name
+    shutil.copyfile(key, private)
+    private.chmod(0o600)
+    shutil.copyfile(key.with_suffix(".pub"), private.with_suffix(".pub"))
+    authorized = ssh / "authorized_keys"
+    authorized.write_bytes(key.with_suffix(".pub").read_bytes())
+    authorized.chmod(0o600)
 
 
 def _add_modules(tree: Path) -> None:
@@ -227,11 +305,10 @@ def _mkfs(image: Path, tree: Path, size: str, *args: str) -> None:
 
 def build(force: bool = False) -> Disks:
     out = image_dir()
-    disks = Disks(out / "debian-root.img", out / "debian-data.img")
     key = disks_key()
-    stamp = out / "debian.key"
-    if not force and stamp.is_file() and stamp.read_text().strip() == key \
-            and disks.root.is_file() and disks.data.is_file():
+    disks = Disks(out / f"disks-{key}" / "root.img", out / f"disks-{key}" / "data.img")
+    if not force and disks.root.is_file() and disks.data.is_file():
+        disks.root.parent.touch()   # recently used: kept by _prune
         return disks
     base = base_tree()
     root_uuid, data_label = fstab_labels((OVERLAY / "etc" / "fstab").read_text())
@@ -243,14 +320,27 @@ def build(force: bool = False) -> Disks:
         subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(tree)], check=True)
         (tree / ".complete").unlink()
         _customize(tree)
-        _log(f"mkfs.ext4 -d -> {disks.root.name}")
-        _mkfs(work / "root.img", tree, ROOT_SIZE, "-U", root_uuid, "-L", "vigil-root")
-        _mkfs(work / "data.img", DATA_FILES, DATA_SIZE, "-L", data_label)
-        stamp.unlink(missing_ok=True)
-        (work / "root.img").replace(disks.root)
-        (work / "data.img").replace(disks.data)
-    stamp.write_text(key + "\n")
+        _log(f"mkfs.ext4 -d -> {disks.root}")
+        made = work / "disks"
+        made.mkdir()
+        _mkfs(made / "root.img", tree, ROOT_SIZE, "-U", root_uuid, "-L", "vigil-root")
+        _mkfs(made / "data.img", DATA_FILES, DATA_SIZE, "-L", data_label)
+        shutil.rmtree(disks.root.parent, ignore_errors=True)   # a half-made one (--force)
+        made.rename(disks.root.parent)   # both disks appear at once
+    _prune(out)
     return disks
+
+
+KEEP_DISKS = 4   # the most recently used sets of disks stay in the cache
+
+
+def _prune(out: Path) -> None:
+    """Sets of disks nobody used lately go (each is a few hundred MB); a test that still
+    boots one has its own copy, and QEMU keeps a removed file open."""
+    sets = sorted((d for d in out.glob("disks-" + "[0-9a-f]" * 16) if d.is_dir()),
+                  key=lambda d: d.stat().st_mtime, reverse=True)
+    for old in sets[KEEP_DISKS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_initramfs(out: Path, frozen: Path = FROZEN) -> Path:

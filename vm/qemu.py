@@ -322,10 +322,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--disk", type=Path, action="append", default=[],
                    help="a raw disk image (repeatable: vda, vdb, ...)")
     p.add_argument("--snapshot", action="store_true", help="do not write to the disks")
+    p.add_argument("--net", action="store_true", help="the NIC the Debian disk expects")
     args = p.parse_args(argv)
     k = _kernel.fetch()
+    extra = []
+    if args.net:
+        from vm import image
+        extra = image.nic_args()
     return interactive(Config(k.vmlinuz, args.initrd, args.init, args.append, args.memory,
-                              disks=args.disk, snapshot=args.snapshot))
+                              extra=extra, disks=args.disk, snapshot=args.snapshot))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,10 @@ def root_disk(images: dict[str, Path]) -> Iterator[tuple[Path, Path]]:
 @pytest.fixture(scope="module")
 def debian(images: dict[str, Path], disk_initramfs: Path,
            root_disk: tuple[Path, Path]) -> Iterator[Console]:
-    cfg = Config(images["kernel"], disk_initramfs, append=APPEND, disks=list(root_disk))
+    from vm import image
+
+    cfg = Config(images["kernel"], disk_initramfs, append=APPEND, disks=list(root_disk),
+                 extra=image.nic_args())   # the disk's networking brings it up
     with Console(cfg, log_path=OUT / "console-debian.log") as console:
         # vigil's own log lines share the console with the shell's output.
         console.noise.append(r"^vigil: .*\n")
