@@ -267,6 +267,9 @@ def test_remote_fs_unit_mounts_the_netdev_entries(tmp_path):
     unit = catalog.units["remote-fs"]
     assert unit.type == "oneshot" and unit.enabled
     assert set(unit.after) == set(unit.wants) == {"networking", "network-online.target"}
+    # systemd's remote-fs.target means "the remote file systems are mounted": cron's
+    # After=remote-fs.target must wait for this unit
+    assert unit.before == ("remote-fs.target",)
     assert unit.exec.argv[:2] == ("/bin/sh", "-c")
     assert unit.exec.argv[3:] == ("remote-fs", "/mnt/nfs", '/mnt/my "share')   # noauto: not here
     assert fstab.remote_fs_unit(fstab.parse("tmpfs /t tmpfs defaults\n")) == {}

@@ -563,6 +563,8 @@ def remote_fs_unit(tab: Fstab) -> dict[str, str]:
         'description = "remote file systems of /etc/fstab (_netdev)"\n'
         'after = ["networking", "network-online.target"]\n'
         'wants = ["networking", "network-online.target"]\n'
+        # What is ordered after systemd's remote-fs.target (cron, atd) waits for these.
+        'before = ["remote-fs.target"]\n'
         "\n[service]\n"
         'type = "oneshot"\n'
         f"exec = [{', '.join(toml_string(a) for a in argv)}]\n"
