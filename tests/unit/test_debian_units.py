@@ -146,6 +146,10 @@ def test_networking_oneshot_with_two_starts(catalog):
     assert n.exec.ignore_failure and n.exec.argv[:2] == ("/bin/sh", "-c")
     assert n.start_timeout == 300 and n.exec_stop_post[0].argv[0] == "/usr/bin/touch"
     assert "network.target" in n.before and "network.target" not in n.wants
+    # ...but its Wants=network.target still starts that target at boot, after networking:
+    # else nothing starts it, and sshd (After=network.target) would not wait for ifup
+    assert catalog.units["network.target"].enabled
+    assert "network.target" in catalog.units["ssh"].after
 
 
 def test_initd_scripts(catalog, machine):

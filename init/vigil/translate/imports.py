@@ -35,6 +35,7 @@ class Entry:
     notes: list = field(default_factory=list)
     template: bool = False
     masked: bool = False
+    later: list = field(default_factory=list)   # started at boot with it, after it
 
 
 @dataclass
@@ -140,7 +141,7 @@ class _Collector:
             return
         self.add_links(name, path, t)
         entry = Entry(vname, path, "systemd", t.raw, t.positions, t.notes,
-                      template=vname.endswith("@"), masked=masked)
+                      template=vname.endswith("@"), masked=masked, later=t.later)
         if self.owner(vname, path):
             self.out.entries[vname] = entry
 
@@ -307,6 +308,7 @@ def collect(root: str, taken: dict[str, str] | None = None) -> Imported:
     enabled = {c.resolve(v) for v in (systemd.vigil_name(c.dirs.canonical(n)) for n in
                                       systemd_enabled) if v}
     enabled |= {c.resolve(n) for n in early | level}
+    _pulled_later(c, enabled)
     for name, entry in c.out.entries.items():
         on = name in enabled and not entry.masked and not entry.template
         entry.raw["unit"]["enabled"] = on
@@ -314,6 +316,20 @@ def collect(root: str, taken: dict[str, str] | None = None) -> Imported:
     _sysv_order(c, scripts, {c.resolve(n) for n in early}, enabled)
     _missing_targets(c)
     return c.out
+
+
+def _pulled_later(c: _Collector, enabled: set[str]) -> None:
+    """What an enabled unit pulls in but is ordered before (networking's
+    Wants=network.target) starts at boot too: else nothing starts network.target, and
+    what is After=network.target (sshd) would not wait for the network."""
+    todo = sorted(enabled)
+    while todo:
+        entry = c.out.entries.get(todo.pop())
+        for name in entry.later if entry and not entry.masked else ():
+            name = c.resolve(name)
+            if name not in enabled:
+                enabled.add(name)
+                todo.append(name)
 
 
 def _inittab(c: _Collector, tab: inittab.Inittab) -> None:

@@ -42,6 +42,7 @@ class Translation:
     positions: dict                         # "section.key" -> (path, line)
     notes: list                             # (path, line, text)
     install: dict = field(default_factory=dict)   # WantedBy/RequiredBy: vigil names
+    later: list = field(default_factory=list)     # pulled in but Before=: started after it
 
 
 class State:
@@ -57,6 +58,7 @@ class State:
         self.limits: dict[str, object] = {}
         self.outputs: dict[str, tuple] = {}       # StandardOutput/StandardError -> (mode, a)
         self.install: dict[str, list[str]] = {}
+        self.later: list[str] = []
         self.type: tuple[str, syntax.Assignment] | None = None
         self.where: dict[str, syntax.Assignment] = {}
 
@@ -155,7 +157,8 @@ def translate(name: str, files: list[tuple[str, str]], ctx: Context) -> Translat
         else:
             st.note(a, directives.not_carried(a.key, a.value))
     _finish(st, files[0][0])
-    return Translation(vigil_name(name) or name, st.raw, st.positions, st.notes, st.install)
+    return Translation(vigil_name(name) or name, st.raw, st.positions, st.notes, st.install,
+                       st.later)
 
 
 def _find_user(assignments: list[syntax.Assignment], ctx: Context) -> None:
@@ -215,7 +218,8 @@ def _finish(st: State, path: str) -> None:
 def _unordered_pulls(st: State) -> None:
     """systemd's Wants=/Requires= pull a unit in without ordering; vigil's also order after
     it. A unit ordered Before= what it pulls in (networking.service and network.target)
-    would be a cycle: that pull is dropped (the other unit is ordered after it anyway)."""
+    would be a cycle: that pull is kept aside (st.later), and the import starts that unit
+    at boot with this one when this one is enabled (it is ordered after it anyway)."""
     unit = st.raw["unit"]
     before, after = set(unit.get("before", ())), set(unit.get("after", ()))
     for key in ("requires", "requisite", "wants"):
@@ -224,7 +228,10 @@ def _unordered_pulls(st: State) -> None:
         for name in unit.get(key, ()):
             if name in before:
                 st.notes.append((*where, f"{key}: {name} is also Before=: vigil's {key} would "
-                                 "order this unit after it, so it is not pulled in"))
+                                 "order this unit after it; when this unit is enabled, "
+                                 f"{name} is started at boot too, after it"))
+                if name not in st.later:
+                    st.later.append(name)
             else:
                 if name not in after:
                     st.notes.append((*where, f"{key}: {name}: vigil also starts this unit "
