@@ -57,3 +57,4 @@ install: build
 	for n in $(SBIN_NAMES); do ln -sfn /usr/lib/vigil/vigil $(DESTDIR)/sbin/$$n; done
 	for n in $(CLIENT_NAMES); do ln -sfn /usr/lib/vigil/vigilctl $(DESTDIR)/sbin/$$n; done
 	for f in units/*.toml; do [ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)/usr/lib/vigil/units/; done; true
+	install -D -m 644 init/lsb/init-functions.d/40-vigil $(DESTDIR)/lib/lsb/init-functions.d/40-vigil

@@ -157,6 +157,8 @@ def test_initd_scripts(catalog, machine):
     assert b.type == "oneshot" and b.remain_after_exit and b.enabled
     assert b.exec.argv == (machine.path("etc/init.d/bootlogd"), "start")
     assert b.exec_stop[0].argv[-1] == "stop"
+    # vigil runs the script itself: vigil's LSB hook must not hand it back to vigilctl
+    assert dict(b.environment) == {"VIGIL_SKIP_REDIRECT": "1"}
     rc_local = catalog.units["rc.local"]
     assert "bootlogd" in rc_local.after  # $all: after the other enabled init.d scripts
 

@@ -151,6 +151,9 @@ def translate(name: str, script: str, text: str, path: str, facts: Facts) -> Tra
         service.update(type="oneshot", remain_after_exit=True)
         notes.append((path, 0, f"no pidfile found ({why}): a oneshot that stays active"))
     service["restart"] = "never"
+    # vigil runs the script on purpose: its LSB hook must not hand it back to vigilctl
+    # (a `$0 stop; $0 start` inside the script has the script, not PID 1, as its parent).
+    service["environment"] = {"VIGIL_SKIP_REDIRECT": "1"}
     provides = [p for p in h.words("Provides") if p != name]
     if provides:
         unit["aliases"] = provides
