@@ -3,12 +3,15 @@
 One boot for the module: the initramfs (vigil + the root disk's modules) mounts the
 Debian disk that `make image` built, switches to it and runs /sbin/vigil there, which
 does stage 1 on a real system (fstab, swap, modules-load.d, udev, hostname, timezone,
-sysctl.d, the loopback, Debian's boot-time files, gettys, the remote-fs unit).
+sysctl.d, the loopback, Debian's boot-time files, gettys, the remote-fs unit), then runs
+the machine's own daemons from Debian's packages (sshd, cron, rsyslog, ifupdown's
+networking; at installed with dpkg -i) from their own units and scripts.
 The disks are copies, so the last test can power off and read what reached the disk.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -177,12 +180,138 @@ def test_gettys_on_six_virtual_terminals(debian: Console) -> None:
         assert re.search(rf"^getty@tty{n}\s+running\s", listing, re.M), listing
 
 
+def _until(debian: Console, cmd: str, pattern: str, timeout: float = 150) -> str:
+    """Run cmd every second until its output matches (TCG: daemons take a while)."""
+    out = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = debian.run(cmd)[0]
+        if re.search(pattern, out, re.M):
+            return out
+        time.sleep(1)
+    raise AssertionError(f"{cmd!r} never matched {pattern!r}:\n{out}")
+
+
 def test_remote_fs_unit_mounts_netdev_entries(debian: Console) -> None:
-    assert re.search(r"^remote-fs\s+done\s", debian.check("vigilctl list"), re.M)
+    # after the disk's networking service (ifup), which takes a while under TCG
+    _until(debian, "vigilctl list", r"^remote-fs\s+done\s")
     assert re.search(r"^tmpfs /mnt/remote tmpfs ", debian.check("cat /proc/mounts"), re.M)
     # stage 1 left it to the unit (grep -o: the harness hides kernel log lines)
     said = debian.check("dmesg | grep -o '/mnt/remote needs the network.*'").strip()
     assert said == "/mnt/remote needs the network: the remote-fs unit mounts it"
+
+
+# --- the machine's own daemons: Debian's packages, no vigil unit written for them -----------
+
+DAEMONS = {"ssh": "/lib/systemd/system/ssh.service", "cron": "/lib/systemd/system/cron.service",
+           "rsyslog": "/lib/systemd/system/rsyslog.service"}
+SSH = "ssh -o StrictHostKeyChecking=no -o BatchMode=yes -i /root/.ssh/id_test root@127.0.0.1"
+
+
+def _status(debian: Console, *names: str) -> dict[str, dict]:
+    out = debian.run("vigilctl --json status " + " ".join(names))[0]
+    return {u["name"]: u for u in json.loads(out)}
+
+
+def test_sshd_cron_and_rsyslog_run_from_their_own_units(debian: Console) -> None:
+    _until(debian, "vigilctl status ssh cron rsyslog | grep -c 'state: *running'", r"^3$")
+    units = _status(debian, *DAEMONS)
+    for name, path in DAEMONS.items():
+        assert (units[name]["state"], units[name]["origin"], units[name]["path"]) == \
+            ("running", "systemd", path), units[name]
+        ppid = debian.check(f"ps -o ppid= -p {units[name]['pid']}").split()
+        assert ppid == ["1"], name
+    own = debian.run("ls /etc/vigil/units /usr/lib/vigil/units /run/vigil/units 2>&1")[0]
+    assert not {f"{n}.toml" for n in DAEMONS} & set(own.split()), own
+
+
+def test_the_network_is_up_from_ifupdown(debian: Console) -> None:
+    assert "inet 10.0.2.15/24 " in debian.check("ip -o addr show dev ens8")
+    units = _status(debian, "networking", "network.target")
+    assert units["networking"]["origin"] == "systemd"
+    # networking's Wants=network.target starts it, after networking: sshd waits for it
+    assert units["networking"]["state"] == units["network.target"]["state"] == "running"
+
+
+def test_ssh_login_inside_the_machine(debian: Console) -> None:
+    out = debian.check(f"{SSH} 'echo logged in as $(id -un)'", timeout=90)
+    assert "logged in as root" in out.splitlines(), out
+
+
+def test_logger_lands_in_syslog(debian: Console) -> None:
+    debian.check("logger -t vigil-test hello-vigil")
+    line = _until(debian, "grep hello-vigil /var/log/syslog", r"vigil-test: hello-vigil$", 30)
+    assert " vigil-test " in line or "vigil-test:" in line
+
+
+def test_cron_ran_its_reboot_job(debian: Console) -> None:
+    """/etc/cron.d/vigil-test: cron read the crontabs and ran their @reboot jobs."""
+    uptime = _until(debian, "cat /run/cron-reboot-uptime", r"^\d+\.\d+$", 30)
+    assert float(uptime) > 0
+
+
+def test_stop_start_restart_status_of_cron(debian: Console) -> None:
+    first = _status(debian, "cron")["cron"]["pid"]
+    assert debian.run("vigilctl stop cron")[1] == 0
+    _until(debian, "vigilctl status cron", r"state:\s+stopped", 30)
+    assert debian.run("vigilctl status cron")[1] == 3        # not running
+    assert debian.run("pgrep -x cron")[1] == 1               # and no cron left
+    assert debian.run("vigilctl start cron")[1] == 0
+    _until(debian, "vigilctl status cron", r"state:\s+running", 30)
+    second = _status(debian, "cron")["cron"]["pid"]
+    assert second != first and debian.check("pgrep -x cron").split() == [str(second)]
+    assert debian.run("vigilctl restart cron")[1] == 0
+    _until(debian, "vigilctl status cron", rf"state:\s+running(.|\n)*pid:\s+(?!{second}\n)\d+",
+           30)
+    third = _status(debian, "cron")["cron"]["pid"]
+    assert third not in (first, second)
+    assert debian.check("pgrep -x cron").split() == [str(third)]
+
+
+def test_ssh_reload_runs_sshd_t_and_keeps_the_pid(debian: Console) -> None:
+    """ExecReload=sshd -t, then kill -HUP $MAINPID: a broken config stops the reload at
+    sshd -t (its complaint is in the unit's log), a good one reaches sshd, same pid."""
+    pid = _status(debian, "ssh")["ssh"]["pid"]
+    hups = "grep -c 'Received SIGHUP' /var/log/auth.log"
+    before = int(debian.run(hups)[0].strip() or 0)
+    debian.check("echo 'NoSuchOption yes' > /etc/ssh/sshd_config.d/zz-broken.conf")
+    debian.check("vigilctl reload ssh")
+    status = _until(debian, "vigilctl status ssh", r"why:\s+reload failed", 60)
+    assert "exec_reload /usr/sbin/sshd -t: exit 255" in status, status
+    logs = debian.check("vigilctl logs ssh")
+    assert "zz-broken.conf: line 1: Bad configuration option: NoSuchOption" in logs, logs
+    assert int(debian.run(hups)[0].strip() or 0) == before   # sshd was not signalled
+    debian.check("rm /etc/ssh/sshd_config.d/zz-broken.conf")
+    debian.check("vigilctl reload ssh")
+    _until(debian, hups, rf"^{before + 1}$", 60)
+    units = _status(debian, "ssh")
+    assert (units["ssh"]["state"], units["ssh"]["pid"]) == ("running", pid)
+    assert "logged in as root" in debian.check(f"{SSH} 'echo logged in as $(id -un)'",
+                                                 timeout=90)
+
+
+def test_dpkg_i_starts_the_new_daemon_under_vigil(debian: Console) -> None:
+    """at's .deb, installed offline: its maintainer script's invoke-rc.d atd start goes
+    through vigil's LSB hook, so atd runs as the unit from its own atd.service."""
+    out = debian.check("dpkg -i /root/debs/at_*.deb", timeout=120)
+    assert "Starting atd (via vigilctl): atd" in out, out
+    debian.check("vigilctl reload")
+    _until(debian, "vigilctl status atd", r"state:\s+running", 60)
+    atd = _status(debian, "atd")["atd"]
+    assert (atd["origin"], atd["path"]) == ("systemd", "/lib/systemd/system/atd.service")
+    assert debian.check("pgrep -x atd").split() == [str(atd["pid"])]   # one atd: vigil's
+    debian.check("echo 'touch /root/at-ran' | at now")
+    _until(debian, "ls /root/at-ran", r"^/root/at-ran$", 60)
+
+
+def test_check_and_what_failed_after_boot(debian: Console) -> None:
+    """vigilctl check finds no error; the only failed unit is the test fstab's disk that
+    is not there on purpose (mnt-missing.mount, see test_missing_disks)."""
+    out, status = debian.run("vigilctl check")
+    assert status == 0 and out.rstrip().endswith(" 0 errors"), out
+    rows = json.loads(debian.check("vigilctl --json list"))
+    failed = sorted(r["name"] for r in rows if r["state"] == "failed")
+    assert failed == ["mnt-missing.mount"], [r for r in rows if r["state"] == "failed"]
 
 
 def test_poweroff_keeps_what_was_written(debian: Console,
@@ -195,6 +324,7 @@ def test_poweroff_keeps_what_was_written(debian: Console,
     for step in ("services stopped in", r"\] swapoff /swapfile", r"\] unmount /data",
                  r"\] remount / read-only", r"poweroff: done after"):
         assert debian.seen(step), step
+    assert not debian.seen(r"error: .*remount / read-only"), debian.tail()
     root = root_disk[0]
     fsck = subprocess.run(["e2fsck", "-fn", str(root)], capture_output=True, text=True,
                           check=False)
