@@ -292,3 +292,38 @@ def test_remote_fs_script_mounts_each_target_and_reports_a_failure(tmp_path):
     assert log.read_text().splitlines() == [f"{tmp_path}/a b", f"{tmp_path}/down",
                                             f"{tmp_path}/c"]
     assert (tmp_path / "a b").is_dir()
+
+
+class FakeMonitor:
+    """pyudev's Monitor.poll on a fake clock: each poll sleeps its whole timeout unless an
+    event is due in it; the device's link appears some time after its event."""
+
+    def __init__(self, clock: list[float], event_at: float = float("inf")):
+        self.clock, self.event_at, self.polls = clock, event_at, 0
+
+    def poll(self, timeout):
+        self.polls += 1
+        if self.clock[0] < self.event_at <= self.clock[0] + timeout:
+            self.clock[0] = self.event_at
+            return "add"
+        self.clock[0] += timeout
+        return None
+
+
+def test_waiting_for_a_device_sleeps_between_events(monkeypatch):
+    """A nofail disk's mount unit waits for ever: it must not wake 4 times a second
+    meanwhile (under TCG that took a tenth of the guest's CPU from the boot), yet it
+    finds the device soon after its event, when udev has made the link."""
+    clock = [0.0]
+    monitor = FakeMonitor(clock, event_at=3000.0)
+    monkeypatch.setattr(fstab.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(fstab, "_block_monitor", lambda: monitor)
+    monkeypatch.setattr(fstab, "find_device",
+                        lambda spec: "/dev/vdx" if clock[0] >= 3001.5 else None)
+    assert fstab.wait_for_device("LABEL=late", float("inf")) == "/dev/vdx"
+    assert 3001.5 <= clock[0] <= 3002.0          # looked again shortly after the event
+    assert monitor.polls < 100, monitor.polls   # 0.25 s polls would be 12000
+    monitor.polls, clock[0] = 0, 0.0
+    monkeypatch.setattr(fstab, "find_device", lambda spec: None)
+    assert fstab.wait_for_device("LABEL=never", 60) is None    # gives up at its timeout
+    assert clock[0] == pytest.approx(60) and monitor.polls < 50

@@ -30,6 +30,7 @@ DEFAULT_DEVICE_TIMEOUT = 30.0   # seconds to wait for a device that is not there
 ESSENTIAL = ("/usr", "/var")    # stage 1 waits for the file systems that hold these
 UDEV_RUNNING = "/run/udev/control"   # udevd's socket: /dev/disk/by-* links are kept
 NOFAIL_DEVICE_TIMEOUT = 3.0     # a nofail device (often a removable disk) is not worth more
+RECHECK_AFTER_EVENT = 10.0      # s of looking for a device's by-* link after a block event
 
 # mount(8)'s flag options in pairs: (the option that sets an MS_* flag, the one that clears
 # it); later options win, so "ro,rw" is read-write.
@@ -279,16 +280,24 @@ def wait_for_device(spec: str, timeout: float) -> str | None:
     monitor = _block_monitor()
     deadline = time.monotonic() + timeout
     logs.say(f"waiting up to {timeout:g}s for {spec}")
+    # Looked at every 0.25 s only for a while after a block device event (a
+    # /dev/disk/by-* link appears a little after the kernel's event), and at first (one
+    # may have come before the monitor started); else asleep until the next event: a
+    # nofail disk may be waited for all day, and a waiter that wakes 4 times a second
+    # takes CPU from the boot.
+    recheck_until = time.monotonic() + RECHECK_AFTER_EVENT
     while time.monotonic() < deadline:
-        # Capped: a /dev/disk/by-* link appears a little after the kernel's event.
-        wait = min(0.25, max(0.0, deadline - time.monotonic()))
+        now = time.monotonic()
+        left = max(0.0, deadline - now)
         if monitor is not None:
+            wait = min(0.25, left) if now < recheck_until else min(left, 3600.0)
             try:
-                monitor.poll(timeout=wait)
+                if monitor.poll(timeout=wait) is not None:
+                    recheck_until = time.monotonic() + RECHECK_AFTER_EVENT
             except Exception:  # noqa: BLE001 - a broken monitor only means we poll
                 monitor = None
         else:
-            time.sleep(wait)
+            time.sleep(min(0.25, left))
         device = find_device(spec)
         if device:
             return device
