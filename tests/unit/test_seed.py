@@ -2,6 +2,8 @@
 where it is written: a test must not feed the host's pool)."""
 
 import os
+import select
+import time
 
 import pytest
 
@@ -71,3 +73,44 @@ def test_save_does_not_wait_for_the_kernel_generator(tmp_path, monkeypatch):
         seed.save(str(tmp_path))
     assert e.value.errno == 11 and asked == [os.GRND_NONBLOCK]
     assert not (tmp_path / seed.RANDOM_SEED.lstrip("/")).exists()
+
+
+def test_load_refreshes_the_seed_once_the_kernel_is_ready(tmp_path, urandom_writes,
+                                                         monkeypatch):
+    """Early in a VM's boot the generator is not ready: the file is replaced by a child
+    that waits for it (its blocking getrandom makes the kernel gather entropy now, not when
+    sshd first asks), while the boot goes on; it was left as it was."""
+    path = tmp_path / seed.RANDOM_SEED.lstrip("/")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x" * 512)
+    real = os.getrandom
+    asked = []
+    ready = tmp_path / "generator-ready"
+
+    def early(size, flags=0):
+        asked.append(flags)
+        if flags & os.GRND_NONBLOCK:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        while not ready.exists():    # blocks, as getrandom does until the kernel is ready
+            time.sleep(0.01)
+        return real(size)
+    monkeypatch.setattr(os, "getrandom", early)
+    children = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: children.append(real_fork()) or children[-1])
+    # stage 1 runs in a child that answers PID 1 through a pipe, read until EOF: the
+    # waiting child must not hold it open (the boot would wait for the generator)
+    r, w = os.pipe()
+    try:
+        assert seed.load(str(tmp_path)) == []
+        os.close(w)
+        assert select.select([r], [], [], 5)[0] and os.read(r, 1) == b""  # EOF while it waits
+        assert urandom_writes == [b"x" * 512] and asked == [os.GRND_NONBLOCK]
+        assert len(children) == 1 and path.read_bytes() == b"x" * 512
+    finally:
+        os.close(r)
+        ready.touch()   # the child ends whatever happened
+        statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    assert [os.waitstatus_to_exitcode(s) for s in statuses] == [0]
+    fresh = path.read_bytes()
+    assert len(fresh) == 512 and fresh != b"x" * 512

@@ -31,15 +31,45 @@ def load(root: str = "/") -> list[str]:
     except OSError as e:
         return problem(f"random seed: writing /dev/urandom: {e.strerror}")
     try:
-        fresh = fresh_seed(len(seed) or SEED_SIZE)
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        try:
-            os.write(fd, fresh)
-        finally:
-            os.close(fd)
-    except OSError as e:   # a read-only root, or no entropy yet: shutdown saves one anyway
+        _replace(path, fresh_seed(len(seed) or SEED_SIZE))
+    except BlockingIOError:
+        _replace_when_ready(path, len(seed) or SEED_SIZE)
+    except OSError as e:   # a read-only root: shutdown saves one anyway
         logs.warn(f"random seed {path} not refreshed: {e.strerror}")
     return []
+
+
+def _replace(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _replace_when_ready(path: str, size: int) -> None:
+    """The kernel's generator is not initialised yet (a VM, early boot): a child waits
+    for it and then replaces the file, as systemd-random-seed does. Its waiting also makes
+    the kernel gather entropy at once (a blocking getrandom runs the jitter generator),
+    before sshd's or anything else's first getrandom waits for it on the way to ready;
+    the boot goes on meanwhile (PID 1 reaps the child, an orphan)."""
+    try:
+        if os.fork() != 0:
+            return
+    except OSError as e:
+        logs.warn(f"random seed {path} not refreshed: {e.strerror}")
+        return
+    code = 1
+    try:
+        # stage 1's pipe to PID 1 among them: PID 1 reads its answer until EOF
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.setsid()
+        _replace(path, os.getrandom(size))
+        code = 0
+    except BaseException:  # noqa: BLE001 - a child: it only ends
+        pass
+    finally:
+        os._exit(code)
 
 
 def fresh_seed(size: int = SEED_SIZE) -> bytes:
