@@ -32,10 +32,10 @@ def urandom_writes(monkeypatch):
 
 
 def test_load_mixes_in_and_replaces_the_seed(tmp_path, urandom_writes):
-    assert seed.load(str(tmp_path)) == []   # none saved yet: the first boot
+    assert seed.load(str(tmp_path)) == []   # none saved yet: the first boot makes one
     assert urandom_writes == []
     path = tmp_path / seed.RANDOM_SEED.lstrip("/")
-    path.parent.mkdir(parents=True)
+    assert len(path.read_bytes()) == seed.SEED_SIZE and os.stat(path).st_mode & 0o777 == 0o600
     path.write_bytes(b"x" * 512)
     assert seed.load(str(tmp_path)) == []
     assert urandom_writes == [b"x" * 512]
@@ -83,6 +83,20 @@ def test_load_refreshes_the_seed_once_the_kernel_is_ready(tmp_path, urandom_writ
     path = tmp_path / seed.RANDOM_SEED.lstrip("/")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x" * 512)
+    _test_waiting_child(path, monkeypatch, urandom_writes, [b"x" * 512])
+
+
+def test_the_first_boot_makes_a_seed_once_the_kernel_is_ready(tmp_path, urandom_writes,
+                                                             monkeypatch):
+    """No seed yet (a new machine, or a VM's fresh disk): nothing to mix in, and one is
+    made the same way, which also makes the kernel gather its entropy early."""
+    path = tmp_path / seed.RANDOM_SEED.lstrip("/")
+    _test_waiting_child(path, monkeypatch, urandom_writes, [])
+
+
+def _test_waiting_child(path, monkeypatch, urandom_writes, mixed_in):
+    before = path.read_bytes() if path.exists() else None
+    tmp_path = path.parents[3]
     real = os.getrandom
     asked = []
     ready = tmp_path / "generator-ready"
@@ -105,12 +119,13 @@ def test_load_refreshes_the_seed_once_the_kernel_is_ready(tmp_path, urandom_writ
         assert seed.load(str(tmp_path)) == []
         os.close(w)
         assert select.select([r], [], [], 5)[0] and os.read(r, 1) == b""  # EOF while it waits
-        assert urandom_writes == [b"x" * 512] and asked == [os.GRND_NONBLOCK]
-        assert len(children) == 1 and path.read_bytes() == b"x" * 512
+        assert urandom_writes == mixed_in and asked == [os.GRND_NONBLOCK]
+        assert len(children) == 1
+        assert (path.read_bytes() if path.exists() else None) == before   # not yet
     finally:
         os.close(r)
         ready.touch()   # the child ends whatever happened
         statuses = [os.waitpid(pid, 0)[1] for pid in children]
     assert [os.waitstatus_to_exitcode(s) for s in statuses] == [0]
     fresh = path.read_bytes()
-    assert len(fresh) == 512 and fresh != b"x" * 512
+    assert len(fresh) == 512 and fresh != before and os.stat(path).st_mode & 0o777 == 0o600

@@ -15,19 +15,20 @@ SEED_SIZE = 512
 
 def load(root: str = "/") -> list[str]:
     """Mix the seed saved at the last shutdown into the kernel's pool, then replace the
-    file, so that a crash before the next shutdown does not reuse the same seed.
-    Returns the problems (each also logged)."""
+    file (or make it, at the first boot), so that a crash before the next shutdown does
+    not reuse the same seed. Returns the problems (each also logged)."""
     path = os.path.join(root, RANDOM_SEED.lstrip("/"))
     try:
         with open(path, "rb") as f:
             seed = f.read(4096)
-    except FileNotFoundError:
-        return []   # first boot: shutdown will save one
+    except FileNotFoundError:   # the first boot: nothing to mix in, a seed to make
+        seed = b""
     except OSError as e:
         return problem(f"random seed {path}: {e.strerror}")
     try:
-        with open("/dev/urandom", "wb") as f:
-            f.write(seed)
+        if seed:
+            with open("/dev/urandom", "wb") as f:
+                f.write(seed)
     except OSError as e:
         return problem(f"random seed: writing /dev/urandom: {e.strerror}")
     try:
@@ -40,8 +41,10 @@ def load(root: str = "/") -> list[str]:
 
 
 def _replace(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
+        os.fchmod(fd, 0o600)   # whoever made it: the next boot's seed is nobody's to read
         os.write(fd, data)
     finally:
         os.close(fd)
@@ -82,11 +85,5 @@ def save(root: str = "/") -> None:
     """Stage 3: a fresh seed for the next boot (raises OSError, EAGAIN when the kernel's
     generator is not ready: the machine is not held up for it; the caller logs it)."""
     path = os.path.join(root, RANDOM_SEED.lstrip("/"))
-    seed = fresh_seed()
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, seed)
-    finally:
-        os.close(fd)
+    _replace(path, fresh_seed())
 
