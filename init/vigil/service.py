@@ -566,7 +566,10 @@ class Service:
             return
         self.command = self.commands.pop(0)
         key = COMMAND_PHASES[self.phase]
-        self.why = Why("command", key=key, command=" ".join(self.command.argv))
+        # a stop's cause goes along: it becomes the why once stopped
+        cause = self.why.details.get("cause")
+        self.why = Why("command", key=key, command=" ".join(self.command.argv),
+                       **({"cause": cause} if cause is not None else {}))
         env = {"MAINPID": str(self.pid)} if self.pid else {}
         try:
             self.control, _execing = self._procs.spawn(self, self.command, env)

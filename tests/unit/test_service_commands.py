@@ -75,6 +75,23 @@ def test_exec_stop_runs_with_mainpid_before_the_stop_signal():
     assert svc.state == STOPPED and svc.why.text() == "stopped"
 
 
+def test_the_why_of_a_stop_survives_its_exec_stop():
+    """An init.d unit's exec_stop (SCRIPT stop) that ends before its daemon does: the
+    unit went on to the stop signal, then stopped with an empty why (vigilctl stop atd;
+    vigilctl status said nothing)."""
+    h = Harness(unit("atd", exec_stop=["/etc/init.d/atd stop"]))
+    svc = h.start()
+    main = svc.pid
+    svc.request_stop(Why("stopped"))
+    svc.signal_stop()
+    assert svc.why.text() == "running exec_stop /etc/init.d/atd stop (stopped)"
+    h.exit(exited(0), svc.control)       # the script returns; its kill is on its way
+    assert (svc.state, svc.phase) == (STOPPING, "signalled")
+    assert svc.why.text() == "sent SIGTERM, SIGKILL in 10s (stopped)"
+    h.exit(killed(signal.SIGTERM), main)
+    assert svc.state == STOPPED and svc.why == Why("stopped")
+
+
 def test_exec_stop_post_runs_after_a_crash_then_the_restart_policy_decides():
     h = Harness(unit("web", exec_stop_post=["/bin/cleanup"], restart="on-failure",
                      restart_delay=2))
