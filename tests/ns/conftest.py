@@ -41,6 +41,13 @@ os.execvp(sys.argv[1], sys.argv[1:])
 """
 
 
+def write(path: Path, text: str, mode: int = 0o644) -> None:
+    """A file of a test's import root, with its directories."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
 class Vigil:
     def __init__(self, tmp: Path):
         self.tmp = tmp

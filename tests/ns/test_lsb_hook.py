@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import VIGILCTL
+from conftest import VIGILCTL, write
 
 pytestmark = pytest.mark.ns
 
@@ -39,12 +39,6 @@ case "$1" in
   stop)  kill $(cat $PIDFILE) ;;
 esac
 """
-
-
-def write(path, text, mode=0o644):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
 
 
 @pytest.fixture
