@@ -10,6 +10,7 @@ The tree is laid out in a scratch directory and dpkg-deb builds the package from
   /etc/grub.d/42_vigil           conffile: the "..., with vigil" GRUB entry
   /usr/share/man/man5, man8      vigil(8), vigilctl(8), vigil.unit(5), vigil.toml(5)
   /usr/share/bash-completion/completions/vigilctl
+  /lib/lsb/init-functions.d/40-vigil   the LSB hook: init.d scripts go through vigilctl
   /usr/share/doc/vigil/          copyright, changelog.gz
 
 No sysvinit command name (poweroff, reboot, halt, shutdown, telinit, runlevel) is in the
@@ -96,6 +97,10 @@ def stage(root: Path, frozen: Path, ver: str) -> None:
         section = root / "usr" / "share" / "man" / f"man{page[-1]}"
         section.mkdir(parents=True, exist_ok=True)
         _gzip(REPO / "man" / page, section / f"{page}.gz")
+    # init.d scripts run by hand or by invoke-rc.d go through vigilctl while vigil runs
+    hooks = root / "lib" / "lsb" / "init-functions.d"
+    hooks.mkdir(parents=True)
+    shutil.copy(REPO / "init" / "lsb" / "init-functions.d" / "40-vigil", hooks / "40-vigil")
     completions = root / "usr" / "share" / "bash-completion" / "completions"
     completions.mkdir(parents=True)
     shutil.copy(PKG / "vigilctl.bash", completions / "vigilctl")

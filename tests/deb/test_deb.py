@@ -116,6 +116,7 @@ def test_install_remove_purge(deb: Path, root: Path) -> None:
     for path in ["/sbin/vigil", "/usr/sbin/vigilctl", "/usr/lib/vigil/vigil",
                  "/usr/lib/vigil/units/getty@.toml", "/etc/vigil/vigil.toml",
                  "/etc/grub.d/42_vigil", "/usr/share/bash-completion/completions/vigilctl",
+                 "/lib/lsb/init-functions.d/40-vigil",
                  *(f"/usr/share/man/{m}" for m in MAN_PAGES)]:
         assert path in files, path
     assert os.readlink(root / "sbin/vigil") == "/usr/lib/vigil/vigil"
