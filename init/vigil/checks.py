@@ -1,7 +1,8 @@
 """Offline checks of what units will run (`vigilctl check`): does each command's program
 exist and may it be executed? A program that is missing is an error, unless it is on a
 file system that may not be mounted yet (an fstab entry other than /, or a mount unit): then
-it is a warning, since it may well be there at boot."""
+it is a warning, since it may well be there at boot. A unit whose conditions do not hold on
+the machine is not looked at: it would be skipped, not run."""
 
 import os
 
@@ -27,8 +28,11 @@ def program_problems(units: dict, mount_points: list[str],
                      root: str | None = None) -> tuple[list[str], list[str]]:
     """(errors, warnings) for the programs the units run, each naming the unit file and key;
     root: the machine the units are for (an import root), / when None."""
+    from vigil.conditions import failed_condition
     errors, warnings = [], []
     for _name, unit in sorted(units.items()):
+        if failed_condition(unit, root):
+            continue   # skipped at start (quotaon.service without quota: no /sbin/quotaon)
         for key in COMMAND_KEYS:
             value = getattr(unit, key)
             for command in (value,) if key == "exec" else value:

@@ -21,14 +21,15 @@ def _text(key: str, path: str, negated: bool, triggering: bool) -> str:
     return f"{key} {'|' if triggering else ''}{'!' if negated else ''}{path}"
 
 
-def first_failure(unit, keys) -> str:
-    """The first entry of these keys that does not hold, as text ("" if all hold)."""
+def first_failure(unit, keys, root: str | None = None) -> str:
+    """The first entry of these keys that does not hold, as text ("" if all hold); root:
+    the machine the paths are on (an import root), / when None."""
     triggers: list[str] = []
     triggered = False
     for key in keys:
         check = CHECKS[key]
         for path, negated, triggering in getattr(unit, key):
-            holds = check(path) != negated
+            holds = check(os.path.join(root, path.lstrip("/")) if root else path) != negated
             if triggering:
                 triggers.append(_text(key, path, negated, True))
                 triggered = triggered or holds
@@ -39,8 +40,8 @@ def first_failure(unit, keys) -> str:
     return ""
 
 
-def failed_condition(unit) -> str:
-    return first_failure(unit, [k for k in CHECKS if k not in ASSERTIONS])
+def failed_condition(unit, root: str | None = None) -> str:
+    return first_failure(unit, [k for k in CHECKS if k not in ASSERTIONS], root)
 
 
 def failed_assertion(unit) -> str:

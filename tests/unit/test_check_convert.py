@@ -126,8 +126,13 @@ def test_check_says_when_a_program_is_not_there(m, capsys, tmp_path):
     (own / "later.toml").write_text('[service]\nexec = "/srv/app/run"\n')
     (own / "maybe.toml").write_text('[service]\nexec = "/bin/true"\n'
                                     'exec_start_pre = ["-/bin/optional-check"]\n')
+    # as systemd's quotaon.service on a machine without quota: skipped, never run
+    m.file("lib/systemd/system/quotaon.service", "[Unit]\nConditionPathExists=/sbin/quotaon\n"
+           "[Service]\nType=oneshot\nExecStart=/sbin/quotaon -aug\n")
     code, out = run(capsys, "check", str(own), "--import-root", str(m.root))
     assert code == 1
+    assert "quotaon" not in "".join(line for line in out.splitlines()
+                                    if line.startswith(("error", "warning")))
     assert f"error: {own}/gone.toml: service.exec: exec /usr/bin/no-such-daemon: not found" \
         in out
     assert f"error: {own}/plain.toml: service.exec: exec {plain}: not an executable file" \
