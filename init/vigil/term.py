@@ -46,10 +46,12 @@ def paint(text: str, code: str | None, on: bool) -> str:
 
 
 class Pager:
-    """`with Pager(enabled):` sends sys.stdout through $VIGIL_PAGER, $PAGER, less or more
-    when stdout is a terminal; otherwise (or with --no-pager, or no pager found) it does
-    nothing. LESS defaults to FRXMK, so less exits by itself on output that fits the
-    screen and keeps colours."""
+    """`with Pager(enabled):` holds what is printed and, when stdout is a terminal and the
+    text is taller than the screen, shows it through $VIGIL_PAGER, $PAGER, less or more;
+    otherwise (short output, a screen of unknown size such as a serial console, no
+    terminal, --no-pager, no pager found) it prints it as it is. Deciding here rather than
+    through less's -F works for every pager: busybox's less and more have no -F, and on a
+    console they would wait for a key after three lines of `vigilctl list`."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled and sys.stdout.isatty()
@@ -71,11 +73,26 @@ class Pager:
         return None
 
     def __enter__(self) -> "Pager":
-        if not self.enabled:
-            return self
-        command = self._command()
-        if command is None:
-            return self
+        if self.enabled:
+            import io
+            sys.stdout.flush()
+            self.saved, sys.stdout = sys.stdout, io.StringIO()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self.saved is None:
+            return False
+        text = sys.stdout.getvalue()
+        sys.stdout = self.saved
+        rows = _rows(self.saved)
+        command = self._command() if rows and text.count("\n") >= rows else None
+        if command is None or not self._page(command, text):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return False
+
+    def _page(self, command: list[str], text: str) -> bool:
+        """Show `text` through the pager; False when it could not be started."""
         import subprocess
         env = dict(os.environ)
         env.setdefault("LESS", LESS_DEFAULT)
@@ -84,23 +101,23 @@ class Pager:
             self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, env=env,
                                          text=True, errors="replace")
         except OSError:
-            return self
-        sys.stdout.flush()
-        self.saved, sys.stdout = sys.stdout, self.proc.stdin
-        return self
-
-    def __exit__(self, *exc) -> bool:
-        if self.proc is None:
             return False
         try:
-            sys.stdout.close()
+            self.proc.stdin.write(text)
+            self.proc.stdin.close()
         except BrokenPipeError:
             pass  # the reader quit early: fine
-        sys.stdout = self.saved
         while True:
             try:
                 self.proc.wait()
-                break
+                return True
             except KeyboardInterrupt:
                 continue  # the pager handles ^C; wait for it to end
-        return exc[0] is BrokenPipeError
+
+
+def _rows(stream) -> int:
+    """The terminal's height, 0 when the terminal does not say (a serial line)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).lines
+    except (OSError, ValueError):
+        return 0

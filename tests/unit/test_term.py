@@ -1,8 +1,15 @@
 """What vigilctl prints: untrusted text escaped, colour only where wanted, the pager."""
 
+import fcntl
 import io
+import pty
+import struct
+import sys
+import termios
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from vigil import term
 from vigil.boot import settings
@@ -50,6 +57,45 @@ def test_no_pager_when_stdout_is_not_a_terminal(capsys):
     with term.Pager(True) as pager:
         print("hello")
     assert pager.proc is None and capsys.readouterr().out == "hello\n"
+
+
+class PtyOut:
+    """A terminal of `rows` lines as sys.stdout: a real pty, so the size is the kernel's."""
+
+    def __init__(self, rows: int):
+        self.master, self.slave = pty.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 80, 0, 0))
+        self.written = io.StringIO()
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        return self.slave
+
+    def write(self, text):
+        return self.written.write(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("rows, lines, paged", [(24, 3, False), (5, 10, True), (0, 100, False)])
+def test_only_what_does_not_fit_the_screen_is_paged(monkeypatch, tmp_path, rows, lines, paged):
+    """A screen's worth or less is printed as it is (busybox's less has no -F and would wait
+    for a key); a serial console says its size is 0: never paged there either."""
+    seen = tmp_path / "pager-saw"
+    monkeypatch.setenv("VIGIL_PAGER", f"sh -c 'cat > {seen}'")
+    out = PtyOut(rows)
+    monkeypatch.setattr(sys, "stdout", out)
+    text = "".join(f"line {i}\n" for i in range(lines))
+    with term.Pager(True):
+        print(text, end="")
+    assert sys.stdout is out
+    if paged:
+        assert seen.read_text() == text and out.written.getvalue() == ""
+    else:
+        assert not seen.exists() and out.written.getvalue() == text
 
 
 def test_the_shipped_vigil_toml_documents_real_settings():
