@@ -108,8 +108,10 @@ def critical_chain(items: list[Timing], unit: str) -> list[Link]:
         chain.append(Link(depth, t))
         seen.add(t.name)
         limit = t.launched if t.launched is not None else t.ready
+        # + 1e-6: the times are rounded to microseconds (rel), a dependency ready in the
+        # same microsecond as the launch it allowed is still the one it waited for
         deps = [by_name[d] for d in t.after if d in by_name and by_name[d].ready is not None
-                and (limit is None or by_name[d].ready <= limit + 1e-9)]
+                and (limit is None or by_name[d].ready <= limit + 1e-6)]
         if not deps:
             return
         latest = max(d.ready for d in deps)

@@ -472,7 +472,7 @@ class Service:
     def _started(self) -> None:
         self._cancel_timer()
         if self.ready_after is None:
-            self.ready_after = round(self.loop.now() - self.requested, 4)
+            self.ready_after = self.loop.now() - self.requested
             self.launched = self.started
         self.was_running = True
         if self.unit.type == "oneshot" and not self.unit.remain_after_exit:

@@ -99,8 +99,8 @@ class Verbs:
         units = []
         for name, s in sorted(self.sup.services.items()):
             asked = s.requested or None
-            ready = None if s.ready_after is None or asked is None \
-                else round(asked + s.ready_after, 4)
+            # unrounded: analyze compares a unit's ready time with the launch it allowed
+            ready = None if s.ready_after is None or asked is None else asked + s.ready_after
             launched = s.launched if ready is not None else (
                 s.started if asked is not None and s.started >= asked else None)
             units.append({"name": name, "state": s.state, "requested": asked,

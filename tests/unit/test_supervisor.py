@@ -265,3 +265,23 @@ def test_an_inittab_getty_on_a_terminal_vigil_serves_is_left_out(tmp_path):
     sup.boot(["getty@tty1"])
     assert states(sup, "getty@tty1", "inittab-1", "inittab-T0") == [
         "running", "stopped", "running"]
+
+
+def test_analyze_shows_the_launch_a_ready_unit_allowed(tmp_path):
+    """critical-chain follows a unit to what it is ordered after that was ready by its
+    launch: the times the analyze verb gives must keep that order exactly (they were
+    rounded once, and a chain a <- b <- c was sometimes cut after c)."""
+    from vigil import analyze
+    from vigil.verbs import Verbs
+    sup, loop, _procs = make(tmp_path, unit("a", type="oneshot"),
+                             unit("b", type="oneshot", unit_requires=["a"]),
+                             unit("c", unit_requires=["b"]))
+    loop.t = 1000.123456789
+    sup.start(["c"])
+    loop.t += 0.40004999
+    exit_unit(sup, "a", exited(0))
+    loop.t += 0.30004999
+    exit_unit(sup, "b", exited(0))
+    reply = Verbs(sup, None, 0.0).verb_analyze([])
+    items, _now = analyze.timings(reply)
+    assert [link.timing.name for link in analyze.critical_chain(items, "c")] == ["c", "b", "a"]
