@@ -32,7 +32,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 STEPS = ["config: vigil.toml", "modules: loading modules", "fstab: reading fstab",
          "fstab: remounting /", "fstab: mounting", "swap: swap",
          "system: Debian's boot-time files", "sysctl: sysctl", "network: loopback",
-         "system: settings", "udev: udev units", "fstab: remote-fs unit"]
+         "system: settings", "udev: udev units", "fstab: remote-fs unit", "fstab: mount units"]
 
 
 @pytest.fixture(scope="module")
