@@ -7,6 +7,8 @@
 #   bench-debian    Debian disk boot in QEMU: vigil vs sysvinit vs systemd
 #   bench-shutdown  poweroff with 50 services on the Debian disk: vigil vs sysvinit
 #   bench-freezers  PyInstaller onedir vs onefile, Nuitka, cx_Freeze
+#   bench-plot      `vigilctl analyze plot` screenshot in headless Chromium, bars checked
+#                   (PLOT_SVG=build/test/boot.svg: the Debian boot's plot test_package left)
 
 # The peers are installed for the benchmark only, not for `make test`.
 BENCH_PACKAGES := runit s6 supervisor tini busybox-static
@@ -18,7 +20,7 @@ SYSVINIT     := $(SYSVINIT_DIR)/sbin/init
 BENCH_ARGS ?=
 BOOT_ARGS ?=
 
-.PHONY: bench bench-boot bench-debian bench-shutdown bench-freezers
+.PHONY: bench bench-boot bench-debian bench-shutdown bench-freezers bench-plot
 
 bench: deps build $(SYSVINIT)
 	$(call apt_install,$(BENCH_PACKAGES))
@@ -42,6 +44,12 @@ bench-shutdown: image
 
 bench-freezers: deps
 	$(PY) bench/freezers.py
+
+PLOT_SVG ?=
+bench-plot: deps
+	$(call apt_install,chromium)
+	$(PY) -m pip install -q pillow
+	$(PY) bench/plot_screenshot.py $(if $(PLOT_SVG),--svg $(PLOT_SVG))
 
 # Reliability (the README's "Reliability" section). Need root.
 #   bench-soak      10 minutes of churn; PID 1's Pss, fds and threads must stay flat

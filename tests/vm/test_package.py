@@ -103,7 +103,9 @@ def test_grub_menu_boots_vigil_then_the_installed_init(disk: Path) -> None:
         assert c.check("dpkg-query -W -f '${Status}' vigil") == "install ok installed"
         # the plot: one bar per unit and boot step
         c.check("vigilctl analyze plot > /tmp/boot.svg")
-        svg = ET.fromstring(c.check("cat /tmp/boot.svg", timeout=60))
+        plot = c.check("cat /tmp/boot.svg", timeout=60)
+        (OUT / "boot.svg").write_text(plot)   # for make bench-plot PLOT_SVG=build/test/boot.svg
+        svg = ET.fromstring(plot)
         rows = {g.get("data-name"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "row"}
         for g in rows.values():
             assert len([r for r in g.iter(f"{SVG}rect") if r.get("class") == "bar"]) == 1
