@@ -148,3 +148,40 @@ def test_gettys_on_consoles_and_six_virtual_terminals():
     assert system.gettys(cmd, has_vts=False) == ["getty@ttyS0", "getty@tty1"]
     assert system.gettys(Cmdline(""), has_vts=False) == []
     assert system.gettys(Cmdline(""), has_vts=True) == [f"getty@tty{n}" for n in range(1, 7)]
+
+
+@pytest.mark.parametrize("udevd, toml, cmdline, expected", [
+    (False, "", "", ["coldplug"]),                  # no udev: vigil replays the devices
+    (True, "", "", []),                             # udev's trigger unit does it
+    (True, "", "vigil.coldplug=1", ["coldplug"]),   # asked for on the command line
+    (False, "[boot]\ncoldplug = false\n", "", []),
+    (False, "", "vigil.coldplug=0", []),
+    (True, '[system]\nudev = ""\n', "", ["coldplug"]),   # vigil.toml: no udev here
+])
+def test_coldplug_is_vigils_only_without_udev(tmp_path, monkeypatch, faked, udevd, toml,
+                                              cmdline, expected):
+    from vigil.boot import modules
+    (tmp_path / "lib/modules" / modules.os.uname().release).mkdir(parents=True)
+    if udevd:
+        _executable(tmp_path / "lib/systemd/systemd-udevd")
+    (tmp_path / "etc/vigil/vigil.toml").write_text(toml)
+    done: list[str] = []
+    monkeypatch.setattr(modules, "coldplug", lambda db, moddir, loaded: done.append("coldplug"))
+    monkeypatch.setattr(modules, "loaded_modules", set)
+    system.bring_up(Cmdline(cmdline), str(tmp_path))
+    assert done == expected
+
+
+def test_coldplug_after_all_when_var_waits_for_a_disk(tmp_path, monkeypatch, faked):
+    """With udev, a /var whose disk is not there gets vigil's coldplug before stage 1
+    waits for it: udev only runs once stage 1 is done."""
+    from vigil.boot import modules
+    (tmp_path / "lib/modules" / modules.os.uname().release).mkdir(parents=True)
+    _executable(tmp_path / "lib/systemd/systemd-udevd")
+    (tmp_path / "etc/fstab").write_text("LABEL=vigil-no-such-var /var ext4 defaults 0 2\n")
+    done: list[str] = []
+    monkeypatch.setattr(modules, "coldplug", lambda db, moddir, loaded: done.append("coldplug"))
+    monkeypatch.setattr(modules, "loaded_modules", set)
+    result = system.bring_up(Cmdline(""), str(tmp_path))
+    assert done == ["coldplug"]
+    assert "modules: coldplug for /usr or /var" in [name for name, _a, _b in result.steps]

@@ -115,6 +115,23 @@ class AliasTable:
         return found
 
 
+class LazyAliases:
+    """modules.alias and modules.builtin.alias, read at the first lookup: a megabyte that
+    takes seconds to parse under emulation, and a boot that loads modules by their names
+    (and leaves coldplug to udev) never needs it."""
+
+    def __init__(self, moddir: str):
+        self.moddir = moddir
+        self._table: AliasTable | None = None
+
+    def lookup(self, name: str) -> list[str]:
+        if self._table is None:
+            self._table = parse_alias(read_text(os.path.join(self.moddir, "modules.alias")))
+            parse_alias(read_text(os.path.join(self.moddir, "modules.builtin.alias")),
+                        self._table)
+        return self._table.lookup(name)
+
+
 def _bucket(text: str) -> str:
     # The bus before the first ':' ("pci", "usb", ...); a pattern with a wildcard in it
     # goes to the "" bucket that every lookup tries.
@@ -372,8 +389,7 @@ def load_db(moddir: str, root: str = "/",
     dep_text = read_text(os.path.join(moddir, "modules.dep"))
     if not dep_text:
         problems.append(f"modules: no {moddir}/modules.dep (run depmod)")
-    aliases = parse_alias(read_text(os.path.join(moddir, "modules.alias")))
-    parse_alias(read_text(os.path.join(moddir, "modules.builtin.alias")), aliases)
+    aliases = LazyAliases(moddir)
     config = ModprobeConfig()
     # depmod's modules.softdep uses the modprobe.d syntax; modprobe.d comes after it and adds.
     softdep = os.path.join(moddir, "modules.softdep")

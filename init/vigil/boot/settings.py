@@ -10,7 +10,7 @@ Debian's own files are the default (/etc/hostname, /etc/timezone or the /etc/loc
     udev = "/lib/systemd/systemd-udevd"   # "" for no udev
     [boot]
     modules = ["loop"]               # loaded with the command line's modules-load=
-    coldplug = true                  # load drivers for devices already present
+    coldplug = true                  # drivers of devices already present (no udev)
     device_timeout = 30              # seconds to wait for an fstab device
     [shutdown]
     timeout = 120                    # stage 3 goes on after this, whatever is still stopping

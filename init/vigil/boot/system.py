@@ -1,8 +1,9 @@
 """Stage 1 after the essential mounts: one call brings the machine up to where units can run.
 
 In order: vigil.toml (read once), kernel modules (the command line, vigil.toml,
-/etc/modules, modules-load.d), the drivers of devices already present (coldplug, unless
-vigil.toml turns it off), / remounted as fstab says, the rest of fstab mounted, swap, the
+/etc/modules, modules-load.d), the drivers of devices already present (vigil's own
+coldplug, on a machine without udev: with udev its trigger unit does it, as under
+systemd), / remounted as fstab says, the rest of fstab mounted, swap, the
 files Debian's initscripts made (/run/lock, /run/utmp, links, /tmp cleaned), sysctl.d and
 /etc/sysctl.conf, the loopback interface, then hostname, timezone, locale and the random
 seed, and last the units that depend on what this machine has (udev, remote-fs for the
@@ -11,8 +12,9 @@ done and none of them raises: what fails is logged and comes back as a problem l
 "AREA: what went wrong" (AREA is config, modules, fstab, swap, system, sysctl, network or
 udev; `vigil.boot.problem_table` turns the lines into the supervisor's problems dict).
 
-Everything in fstab is mounted here, before the supervisor starts the first unit, so units
-need no ordering against mounts.
+What fstab has is mounted here when its device is there; an entry whose device is not
+there yet (and is not /usr or /var, which are waited for) becomes a mount unit that waits
+for it in the loop, and only the units that require that mount wait with it.
 
 PID 1 imports this module for `BootResult` and `rescue_mode`; the steps themselves run in a
 child (`vigil.child`), so what they need (fstab, modules, settings: dataclasses, subprocess,
@@ -93,8 +95,14 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
         return found
 
     step("config", "vigil.toml", read_config)
-    step("modules", "loading modules",
-         lambda: _modules(cmdline, config.modules, config.coldplug, root))
+    coldplug = "off"
+
+    def load_modules() -> list[str]:
+        nonlocal coldplug
+        coldplug = _coldplug_by(cmdline, config, root)
+        return _modules(cmdline, config.modules, coldplug == "vigil", root)
+
+    step("modules", "loading modules", load_modules)
 
     # --- udev -------------------------------------------------------------------------
     # udev is not started in stage 1: vigil.boot.udev finds systemd-udevd or eudev and
@@ -111,6 +119,10 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
 
     timeout = _device_timeout(cmdline, config.device_timeout)
     step("fstab", "reading fstab", read_fstab)
+    if coldplug == "udev" and _essential_device_absent(tab):
+        # /usr or /var on a disk whose driver neither the initramfs nor modules-load.d
+        # loaded: stage 1 waits for it, and udev does not run until stage 1 is done
+        step("modules", "coldplug for /usr or /var", lambda: _modules(cmdline, [], True, root))
     step("fstab", "remounting /", lambda: fstab.remount_root(tab, timeout))
     step("fstab", "mounting", lambda: fstab.mount_all(tab, timeout))
     step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout))
@@ -177,9 +189,31 @@ def _modules(cmdline: Cmdline, extra: list[str], coldplug: bool, root: str) -> l
     from_cmdline = len(modules.cmdline_modules(cmdline.values))
     wanted[from_cmdline:from_cmdline] = [(name, "") for name in extra]
     problems += modules.load_wanted(db, moddir, wanted, loaded)
-    if coldplug and cmdline.get("vigil.coldplug") not in ("0", "no", "false"):
+    if coldplug:
         modules.coldplug(db, moddir, loaded)
     return problems
+
+
+def _coldplug_by(cmdline: Cmdline, config, root: str) -> str:
+    """Who loads the drivers of the devices already there: "vigil" (its own coldplug in
+    stage 1), "udev" (its trigger unit replays the devices' events, as under systemd, so
+    stage 1 does not do it twice: reading modules.alias alone takes seconds under
+    emulation) or "off". vigil.coldplug=0/1 on the command line decides; else vigil.toml's
+    [boot] coldplug, left to udev when there is one."""
+    said = cmdline.get("vigil.coldplug")
+    if said in ("0", "no", "false") or (said is None and not config.coldplug):
+        return "off"
+    if said in ("1", "yes", "true"):
+        return "vigil"
+    from vigil.boot import udev
+    return "vigil" if udev.find(root, config.udev) is None else "udev"
+
+
+def _essential_device_absent(tab) -> bool:
+    from vigil.boot import fstab
+    return any(fstab.essential(e.target) and e.target != "/" and not e.noauto
+               and fstab.needs_device(e) and fstab.find_device(e.spec) is None
+               for e in tab.mounts)
 
 
 def udev_units(configured: str | None, root: str = "/") -> list[str]:
