@@ -120,10 +120,35 @@ def test_missing_disks(debian: Console) -> None:
     assert "--mount /mnt/missing" in missing
     optional = debian.run("vigilctl status mnt-optional.mount")[0]
     assert re.search(r"state:\s+starting", optional), optional
-    assert "waiting for /dev/vdx (nofail: until it comes)" in optional
+    assert "waiting for LABEL=vigil-late (nofail: until it comes)" in optional
     assert "device not found within 5 s" in debian.check("vigilctl logs mnt-missing.mount")
     mounts = debian.check("cat /proc/mounts")
     assert "/mnt/missing" not in mounts and "/mnt/optional" not in mounts
+
+
+def test_a_nofail_disk_attached_later_is_mounted_then(debian: Console) -> None:
+    """The nofail disk of the test fstab, plugged in after boot (QEMU's device_add on the
+    PCI bus): its mount unit, asleep until a block device event, mounts it."""
+    image = OUT / "debian-late.img"
+    content = OUT / "late"
+    content.mkdir(parents=True, exist_ok=True)
+    (content / "hello.txt").write_text("the late disk\n")
+    image.unlink(missing_ok=True)
+    subprocess.run(["mkfs.ext4", "-q", "-L", "vigil-late", "-d", str(content), str(image),
+                    "8M"], check=True)
+    debian.monitor(f"drive_add 0 if=none,id=late,format=raw,file={image}")
+    debian.monitor("device_add virtio-blk-pci,drive=late,id=latedisk")
+    status = ""
+    for _ in range(60):
+        status = debian.run("vigilctl status mnt-optional.mount")[0]
+        if re.search(r"state:\s+running", status):
+            break
+        time.sleep(1)
+    assert re.search(r"state:\s+running", status), status
+    assert "mounted LABEL=vigil-late" in status
+    assert re.search(r"^/dev/vd\w+ /mnt/optional ext4 ", debian.check("cat /proc/mounts"),
+                     re.MULTILINE)
+    assert debian.check("cat /mnt/optional/hello.txt").strip() == "the late disk"
 
 
 def test_hostname_and_timezone(debian: Console) -> None:
