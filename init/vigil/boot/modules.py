@@ -296,7 +296,7 @@ class Step:
 @dataclass
 class ModuleDB:
     deps: dict[str, DepEntry]
-    aliases: AliasTable
+    aliases: AliasTable | LazyAliases   # modules.alias: lookup(name) -> module names
     builtin: set[str]
     config: ModprobeConfig
 
