@@ -69,9 +69,11 @@ def _ago(since: float | None) -> str:
 
 
 def print_table(rows: list[dict], tty: bool) -> None:
-    header = ("UNIT", "STATE", "PID", "RESTARTS", "SINCE", "WHY")
-    table = [(escape(r["name"]), escape(r["state"]), str(r.get("pid") or "-"),
-              str(r.get("restarts", 0)), _ago(r.get("since")), _why(r)) for r in rows]
+    # FROM: where the unit came from (toml, systemd, init.d, inittab)
+    header = ("UNIT", "STATE", "FROM", "PID", "RESTARTS", "SINCE", "WHY")
+    table = [(escape(r["name"]), escape(r["state"]), escape(r.get("origin") or "-"),
+              str(r.get("pid") or "-"), str(r.get("restarts", 0)), _ago(r.get("since")),
+              _why(r)) for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(header)]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())

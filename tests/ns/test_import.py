@@ -3,6 +3,7 @@ holds a systemd unit enabled by a wants link, an init.d script with an LSB heade
 pidfile (a forking daemon), and a masked unit that is linked to start too."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -63,6 +64,14 @@ def test_enabled_units_of_the_machine_run_and_the_masked_one_does_not(vigil, roo
     assert f"masked: nope ({root}/etc/systemd/system/nope.service -> /dev/null)" in r.stdout
     assert f"note: {root}/lib/systemd/system/hello.service:6: ProtectSystem=full" in r.stdout
     assert "2 enabled" in r.stdout
+    vigil.unit("own", '[service]\nexec = ["/bin/sleep", "1000"]\n')
+    vigil.ctl("reload", check=True)
+    vigil.wait_state("own", "running")
+    listing = vigil.ctl("list", check=True).stdout
+    assert re.search(r"^UNIT\s+STATE\s+FROM\s+PID\s", listing), listing
+    for name, state, origin in (("hello", "running", "systemd"), ("daemon", "running", "init.d"),
+                                ("own", "running", "toml"), ("nope", "stopped", "systemd")):
+        assert re.search(rf"^{name}\s+{state}\s+{origin}\s", listing, re.M), listing
 
 
 def test_without_import_root_explicit_units_import_nothing(vigil, root):
