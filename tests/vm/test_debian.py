@@ -110,13 +110,8 @@ def test_swap_file_is_active(debian: Console) -> None:
 def test_missing_disks(debian: Console) -> None:
     """Absent disks hold nothing up: each has a mount unit that waits for its device. The
     one with a device timeout fails after it, saying why; the nofail one keeps waiting."""
-    missing = ""
-    for _ in range(60):  # its helper starts, waits its 5 s for the device, then fails
-        missing = debian.run("vigilctl status mnt-missing.mount")[0]
-        if re.search(r"state:\s+failed", missing):
-            break
-        time.sleep(1)
-    assert re.search(r"state:\s+failed", missing), missing
+    # its helper starts, waits its 5 s for the device, then fails
+    missing = _until(debian, "vigilctl status mnt-missing.mount", r"state:\s+failed", 60)
     assert "--mount /mnt/missing" in missing
     optional = debian.run("vigilctl status mnt-optional.mount")[0]
     assert re.search(r"state:\s+starting", optional), optional
@@ -138,13 +133,7 @@ def test_a_nofail_disk_attached_later_is_mounted_then(debian: Console) -> None:
                     "8M"], check=True)
     debian.monitor(f"drive_add 0 if=none,id=late,format=raw,file={image}")
     debian.monitor("device_add virtio-blk-pci,drive=late,id=latedisk")
-    status = ""
-    for _ in range(60):
-        status = debian.run("vigilctl status mnt-optional.mount")[0]
-        if re.search(r"state:\s+running", status):
-            break
-        time.sleep(1)
-    assert re.search(r"state:\s+running", status), status
+    status = _until(debian, "vigilctl status mnt-optional.mount", r"state:\s+running", 60)
     assert "mounted LABEL=vigil-late" in status
     assert re.search(r"^/dev/vd\w+ /mnt/optional ext4 ", debian.check("cat /proc/mounts"),
                      re.MULTILINE)
