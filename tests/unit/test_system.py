@@ -157,6 +157,7 @@ def test_gettys_on_consoles_and_six_virtual_terminals():
     (False, "[boot]\ncoldplug = false\n", "", []),
     (False, "", "vigil.coldplug=0", []),
     (True, '[system]\nudev = ""\n', "", ["coldplug"]),   # vigil.toml: no udev here
+    (True, "", "single", ["coldplug"]),            # rescue mode: udev does not run
 ])
 def test_coldplug_is_vigils_only_without_udev(tmp_path, monkeypatch, faked, udevd, toml,
                                               cmdline, expected):

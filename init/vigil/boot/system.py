@@ -199,11 +199,12 @@ def _coldplug_by(cmdline: Cmdline, config, root: str) -> str:
     stage 1), "udev" (its trigger unit replays the devices' events, as under systemd, so
     stage 1 does not do it twice: reading modules.alias alone takes seconds under
     emulation) or "off". vigil.coldplug=0/1 on the command line decides; else vigil.toml's
-    [boot] coldplug, left to udev when there is one."""
+    [boot] coldplug, left to udev when there is one and it will run (not in rescue mode,
+    where only the units marked rescue start)."""
     said = cmdline.get("vigil.coldplug")
     if said in ("0", "no", "false") or (said is None and not config.coldplug):
         return "off"
-    if said in ("1", "yes", "true"):
+    if said in ("1", "yes", "true") or rescue_mode(cmdline, []):
         return "vigil"
     from vigil.boot import udev
     return "vigil" if udev.find(root, config.udev) is None else "udev"
