@@ -469,10 +469,11 @@ class Supervisor:
         if not self.on_all_stopped:
             return
         while self._going_down:
-            svc = self.services.get(next(iter(self._going_down)))
+            name = next(iter(self._going_down))
+            svc = self.services.get(name)
             if svc is not None and svc.up:
                 return
-            self._going_down.discard(next(iter(self._going_down)))
+            self._going_down.discard(name)
         done, self.on_all_stopped = self.on_all_stopped, None
         done()
 
