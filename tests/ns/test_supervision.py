@@ -337,7 +337,9 @@ requires = ["slowready"]
 exec = ["/bin/sleep", "1000"]
 """)
     vigil.start()
-    time.sleep(0.3)
+    # the exec phase ends when the close-on-exec pipe is heard; only then is it READY=1
+    vigil.wait_for(lambda: vigil.status("slowready")["phase"] == "readiness", 5,
+                   "slowready past its exec")
     st = vigil.status("slowready")
     assert st["state"] == "starting" and "READY=1" in st["why"]["text"]
     assert vigil.state("after") == "starting"
