@@ -31,7 +31,10 @@ from vm import kernel as _kernel
 
 QEMU = _accel.QEMU
 PANIC = "Kernel panic"
-KERNEL_LINE = r"^\[ *\d+\.\d+\] .*\n"  # a printk line, timestamped
+# A printk line, timestamped. Not anchored: the kernel writes to the serial port
+# directly, so its line can land in the middle of a command's line, whose own end
+# then follows it.
+KERNEL_LINE = r"\[ *\d+\.\d+\] .*\n"
 # A terminal escape sequence: CSI (ESC [ ... final) or a two-byte ESC sequence.
 CSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
 

@@ -33,6 +33,14 @@ def test_run_after_run_is_not_confused(vm: Console) -> None:
         assert vm.run(f"echo {i}; (exit {i})") == (f"{i}\n", i)
 
 
+def test_a_kernel_line_in_the_middle_of_output_is_left_out(vm: Console) -> None:
+    # written as the kernel's own: printk goes to the serial port past the tty
+    out = vm.check("printf 'before'; echo '<4>harness: a printk' > /dev/kmsg; "
+                   "sleep 0.3; printf 'after\\n'")
+    assert out == "beforeafter\n"
+    assert "harness: a printk" in vm.text, "it did reach the console"
+
+
 def test_root_has_no_password_and_uid_0(vm: Console) -> None:
     assert vm.check("id -u").strip() == "0"
 
