@@ -219,14 +219,10 @@ class ControlServer:
             return
         if c.asked:
             return
-        try:
-            data = c.sock.recv(MAX_REQUEST + 1)
-        except (BlockingIOError, InterruptedError):
+        data = self._io(fd, c.sock.recv, MAX_REQUEST + 1)
+        if data is None:
             return
-        except OSError:
-            self._drop(fd)
-            return
-        if not data:
+        if not data:  # the client closed before its line was whole
             self._drop(fd)
             return
         c.inbuf += data
@@ -243,6 +239,17 @@ class ControlServer:
         c.outbuf = self._answer(line, c.uid)
         self._flush(fd, c)
 
+    def _io(self, fd: int, op, arg):
+        """op(arg) on a client's socket; None when it would block (the loop says when to
+        try again) or when the client is gone (it is dropped)."""
+        try:
+            return op(arg)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            self._drop(fd)
+            return None
+
     def _answer(self, line: bytes, uid: int) -> bytes:
         try:
             verb, args = parse_request(line)
@@ -255,12 +262,8 @@ class ControlServer:
             return format_reply(False, error=f"internal error: {e!r}", code=1)
 
     def _flush(self, fd: int, c: Client) -> None:
-        try:
-            sent = c.sock.send(c.outbuf)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._drop(fd)
+        sent = self._io(fd, c.sock.send, c.outbuf)
+        if sent is None:
             return
         c.outbuf = c.outbuf[sent:]
         if not c.outbuf:

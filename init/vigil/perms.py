@@ -69,17 +69,21 @@ def refusal(why: str) -> str:
     return f"refused: {why} (that user could run anything as root through it)"
 
 
+def _name(lookup, number: int) -> str:
+    """The name the passwd or group file gives a number, or "" when it has none."""
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return ""
+
+
 def _user(uid: int) -> str:
     import pwd
-    try:
-        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
-    except KeyError:
-        return f"uid {uid}"
+    name = _name(pwd.getpwuid, uid)
+    return f"user {name} (uid {uid})" if name else f"uid {uid}"
 
 
 def _group(gid: int) -> str:
     import grp
-    try:
-        return f"{grp.getgrgid(gid).gr_name} (gid {gid})"
-    except KeyError:
-        return f"gid {gid}"
+    name = _name(grp.getgrgid, gid)
+    return f"{name} (gid {gid})" if name else f"gid {gid}"

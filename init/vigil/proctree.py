@@ -9,22 +9,36 @@ land on vigil).
 import os
 
 
-def process_table(proc: str = "/proc") -> dict[int, tuple[int, int, str]]:
-    """pid -> (ppid, pgid, command line) for every process we can see."""
-    out = {}
+def _each(proc: str, names: tuple[str, ...]):
+    """(pid, [contents of each named file]) for every process, as bytes; a process that
+    ends while it is read is left out."""
     for entry in os.listdir(proc):
         if not entry.isdigit():
             continue
         try:
-            with open(f"{proc}/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"{proc}/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            texts = []
+            for name in names:
+                with open(f"{proc}/{entry}/{name}", "rb") as f:
+                    texts.append(f.read())
         except OSError:
             continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        out[int(entry)] = (int(fields[1]), int(fields[2]), cmd or f"[{comm}]")
+        yield int(entry), texts
+
+
+def _after_comm(stat: bytes) -> list[bytes]:
+    """The fields of /proc/PID/stat after "(comm)" (which may hold spaces and parentheses):
+    [0] is the state, [1] the ppid, [2] the pgid, [3] the session, [19] the start time."""
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def process_table(proc: str = "/proc") -> dict[int, tuple[int, int, str]]:
+    """pid -> (ppid, pgid, command line) for every process we can see."""
+    out = {}
+    for pid, (stat, cmdline) in _each(proc, ("stat", "cmdline")):
+        fields = _after_comm(stat)
+        cmd = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+        comm = stat[stat.find(b"(") + 1:stat.rfind(b")")].decode(errors="replace")
+        out[pid] = (int(fields[1]), int(fields[2]), cmd or f"[{comm}]")
     return out
 
 
@@ -56,16 +70,9 @@ def stat_table(proc: str = "/proc") -> dict[int, tuple[int, int, int, int]]:
     """pid -> (ppid, pgid, session, start time) for every process: /proc/PID/stat alone,
     one small read each, so a stop can afford it."""
     out = {}
-    for entry in os.listdir(proc):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"{proc}/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        out[int(entry)] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
+    for pid, (stat,) in _each(proc, ("stat",)):
+        fields = _after_comm(stat)
+        out[pid] = (int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
     return out
 
 

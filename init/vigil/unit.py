@@ -97,13 +97,23 @@ def _abspath(v):
     return v
 
 
-def _environment(v):
-    if not isinstance(v, dict):
-        raise ValueError("expected a table of NAME = \"value\"")
-    for k, x in v.items():
-        if not isinstance(x, str) or "=" in k or not k:
-            raise ValueError(f"{k!r}: expected NAME = \"string\"")
-    return tuple(sorted(v.items()))
+def _table_of(check_entry, what: str):
+    """A table whose every entry passes check_entry(key, value) -> an item; the items
+    sorted (so that two equal tables give the same unit)."""
+    def check(v):
+        if not isinstance(v, dict):
+            raise ValueError(f"expected a table of {what}")
+        return tuple(sorted(check_entry(k, x) for k, x in v.items()))
+    return check
+
+
+def _variable(k: str, x) -> tuple[str, str]:
+    if not isinstance(x, str) or "=" in k or not k:
+        raise ValueError(f"{k!r}: expected NAME = \"string\"")
+    return k, x
+
+
+_environment = _table_of(_variable, 'NAME = "value"')
 
 
 def _octal(maximum: int, example: str):
@@ -182,25 +192,23 @@ def _limit_value(v) -> int:
     return v
 
 
-def _limits(v):
-    """{name: N | "infinity" | [soft, hard]} -> ((name, soft, hard), ...) sorted by name."""
-    if not isinstance(v, dict):
-        raise ValueError("expected a table of rlimit = value")
-    out = []
-    for name, value in v.items():
-        if name not in RLIMITS:
-            raise ValueError(f"{name!r}: unknown rlimit (one of {', '.join(RLIMITS)})")
-        pair = value if isinstance(value, list) else [value, value]
-        if len(pair) != 2:
-            raise ValueError(f"{name}: expected a value or [soft, hard]")
-        try:
-            soft, hard = _limit_value(pair[0]), _limit_value(pair[1])
-        except ValueError as e:
-            raise ValueError(f"{name}: {e}") from None
-        if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
-            raise ValueError(f"{name}: the soft limit is above the hard limit")
-        out.append((name, soft, hard))
-    return tuple(sorted(out))
+def _limit(name: str, value) -> tuple[str, int, int]:
+    """name = N | "infinity" | [soft, hard] -> (name, soft, hard)."""
+    if name not in RLIMITS:
+        raise ValueError(f"{name!r}: unknown rlimit (one of {', '.join(RLIMITS)})")
+    pair = value if isinstance(value, list) else [value, value]
+    if len(pair) != 2:
+        raise ValueError(f"{name}: expected a value or [soft, hard]")
+    try:
+        soft, hard = _limit_value(pair[0]), _limit_value(pair[1])
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+    if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft > hard):
+        raise ValueError(f"{name}: the soft limit is above the hard limit")
+    return name, soft, hard
+
+
+_limits = _table_of(_limit, "rlimit = value")
 
 
 def _nice(v):
@@ -260,6 +268,7 @@ SCHEMA = {
     "condition_path_exists": ("unit", _conditions, ()),
     "condition_path_is_directory": ("unit", _conditions, ()),
     "condition_file_not_empty": ("unit", _conditions, ()),
+    "condition_file_is_executable": ("unit", _conditions, ()),
     "assert_path_exists": ("unit", _conditions, ()),
     "requires_mounts": ("unit", _abspaths, ()),
     "enabled": ("unit", _bool, True),
