@@ -97,6 +97,32 @@ def test_without_inittab_the_run_level_is_2(m):
     assert m.catalog().units["two"].enabled
 
 
+RC_LOCAL_UNIT = ("[Unit]\nConditionFileIsExecutable=/etc/rc.local\n[Service]\n"
+                 "Type=forking\nExecStart=/etc/rc.local start\nRemainAfterExit=yes\n")
+
+
+@pytest.mark.parametrize("mode, initd, enabled", [
+    (0o755, False, True),    # systemd's rc-local generator would pull it in
+    (0o644, False, False),   # not executable: not run
+    (0o755, True, False),    # initscripts' rc.local script runs the file instead
+])
+def test_an_executable_rc_local_enables_rc_local_service(m, mode, initd, enabled):
+    m.unit("rc-local.service", RC_LOCAL_UNIT)
+    m.file("etc/rc.local", "#!/bin/sh\ntouch /run/ran\n", mode)
+    if initd:
+        m.script("rc.local", script("rc.local"))
+        m.rc("2", "rc.local")
+    c = m.catalog()
+    assert c.units["rc-local"].enabled is enabled
+    if initd:
+        assert c.units["rc.local"].enabled and c.units["rc.local"].origin == "init.d"
+
+
+def test_without_rc_local_nothing_is_pulled_in(m):
+    m.unit("rc-local.service", RC_LOCAL_UNIT)
+    assert m.catalog().units["rc-local"].enabled is False
+
+
 def test_masks_in_etc_and_run_but_not_in_lib(m):
     m.unit("a.service", SIMPLE.format("a"))
     m.link(f"{ETC}/a.service", "/dev/null")

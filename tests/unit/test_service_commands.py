@@ -131,6 +131,18 @@ def test_a_failed_condition_skips_the_unit(tmp_path):
     assert h.procs.started == []
 
 
+def test_a_file_without_an_execute_bit_skips_the_unit(tmp_path):
+    script = tmp_path / "rc.local"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    h = Harness(unit("rc-local", unit_condition_file_is_executable=[str(script)]))
+    assert h.start().state == SKIPPED
+    assert h.svc.why.text() == f"condition failed: condition_file_is_executable {script}"
+    script.chmod(0o744)
+    assert Harness(unit("rc-local", unit_condition_file_is_executable=[str(script)])) \
+        .start().state == RUNNING
+
+
 def test_triggering_conditions_need_one_to_hold(tmp_path):
     ok = Harness(unit("a", unit_condition_path_exists=["|/nonexistent", f"|{tmp_path}"]))
     assert ok.start().state == RUNNING

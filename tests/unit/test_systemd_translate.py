@@ -139,6 +139,7 @@ Conflicts=h.service
 ConditionPathExists=|!/etc/x
 ConditionPathIsDirectory=/srv
 ConditionFileNotEmpty=/etc/x.conf
+ConditionFileIsExecutable=/etc/rc.local
 AssertPathExists=/usr/bin/x
 RequiresMountsFor=/srv /var/lib/x
 StartLimitIntervalSec=30
@@ -209,6 +210,7 @@ def test_every_directive_carried_over():
     assert u.condition_path_exists == (("/etc/x", True, True),)
     assert u.condition_path_is_directory == (("/srv", False, False),)
     assert u.condition_file_not_empty == (("/etc/x.conf", False, False),)
+    assert u.condition_file_is_executable == (("/etc/rc.local", False, False),)
     assert u.assert_path_exists == (("/usr/bin/x", False, False),)
     assert u.requires_mounts == ("/srv", "/var/lib/x")
     assert u.start_limit_interval == 30 and u.start_limit_burst == 3

@@ -81,7 +81,8 @@ MOUNT_ORDERING = ("requires", "wants", "after", "requisite", "part_of")
 def _condition(key: str):
     """Condition*=/Assert*=: an empty one resets all of its kind, as systemd does."""
     group = ("assert_path_exists",) if key == "assert_path_exists" else (
-        "condition_path_exists", "condition_path_is_directory", "condition_file_not_empty")
+        "condition_path_exists", "condition_path_is_directory", "condition_file_not_empty",
+        "condition_file_is_executable")
 
     def handle(st, a):
         if not a.value:
@@ -295,6 +296,7 @@ HANDLERS = {
     ("Unit", "ConditionPathExists"): _condition("condition_path_exists"),
     ("Unit", "ConditionPathIsDirectory"): _condition("condition_path_is_directory"),
     ("Unit", "ConditionFileNotEmpty"): _condition("condition_file_not_empty"),
+    ("Unit", "ConditionFileIsExecutable"): _condition("condition_file_is_executable"),
     ("Unit", "AssertPathExists"): _condition("assert_path_exists"),
     ("Unit", "RequiresMountsFor"): _list("unit", "requires_mounts"),
     ("Unit", "StartLimitIntervalSec"): _scalar("service", "start_limit_interval", _seconds_of),

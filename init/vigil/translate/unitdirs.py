@@ -170,4 +170,15 @@ class UnitDirs:
                         found.add(entry)
                         if entry.endswith(".target"):
                             todo.append(entry)
+        if self._rc_local_wanted():
+            found.add("rc-local.service")
         return found
+
+    def _rc_local_wanted(self) -> bool:
+        """What systemd's rc-local generator does: an executable /etc/rc.local pulls
+        rc-local.service in. Not when initscripts' /etc/init.d/rc.local is there: its rc
+        links run the same file, and it must run once."""
+        rc_local = files.inside(self.root, "/etc/rc.local")
+        return ("rc-local.service" in self.files and os.path.isfile(rc_local)
+                and os.stat(rc_local).st_mode & 0o111 != 0
+                and not os.path.exists(files.inside(self.root, "/etc/init.d/rc.local")))
