@@ -119,6 +119,7 @@ class FakeMounts:
         monkeypatch.setattr(fstab, "read_text", lambda path, size=-1: mounted
                             if path == "/proc/self/mounts" else "")
         monkeypatch.setattr(fstab, "run_fsck", lambda dev, kind: None)
+        monkeypatch.setattr(fstab, "check_all", lambda found: {e.target: None for e, _ in found})
 
     def mount(self, source, target, fstype, flags=0, data=None):
         if target in self.fail:
@@ -327,3 +328,79 @@ def test_waiting_for_a_device_sleeps_between_events(monkeypatch):
     monkeypatch.setattr(fstab, "find_device", lambda spec: None)
     assert fstab.wait_for_device("LABEL=never", 60) is None    # gives up at its timeout
     assert clock[0] == pytest.approx(60) and monitor.polls < 50
+
+
+# fsck itself cannot show its order (on images this small it is done at once): a stand-in
+# records when each check starts and ends, and fails the devices named "bad".
+FSCK_STANDIN = """#!/bin/sh
+for last; do :; done
+echo "start $last" >> {log}
+sleep 0.3
+echo "end $last" >> {log}
+case "$last" in *bad*) exit 4;; esac
+"""
+
+
+def _entries(text):
+    return [(e, e.spec) for e in fstab.parse(text, "/etc/fstab").mounts]
+
+
+def test_fsck_runs_disks_at_once_and_one_disk_in_turn_pass_by_pass(monkeypatch, tmp_path):
+    log = tmp_path / "log"
+    standin = tmp_path / "fsck"
+    standin.write_text(FSCK_STANDIN.format(log=log))
+    standin.chmod(0o755)
+    monkeypatch.setattr(fstab, "_fsck_program", lambda: str(standin))
+    found = _entries("/dev/a1 /a ext4 defaults 0 2\n"
+                     "/dev/b1 /b ext4 defaults 0 2\n"
+                     "/dev/a2 /a2 ext4 defaults 0 2\n"
+                     "/dev/bad /c ext4 defaults 0 3\n"
+                     "/dev/first /first ext4 defaults 0 1\n")
+    verdicts = fstab.check_all(found, disk_of=lambda device: device[5])  # /dev/a1 -> a
+    lines = log.read_text().split("\n")[:-1]
+    assert lines[:2] == ["start /dev/first", "end /dev/first"], "pass 1 alone, first"
+    assert sorted(lines[2:4]) == ["start /dev/a1", "start /dev/b1"], "two disks at once"
+    assert sorted(lines[4:6]) == ["end /dev/a1", "end /dev/b1"]
+    assert lines[6:8] == ["start /dev/a2", "end /dev/a2"], "a's second after its first"
+    assert lines[8:] == ["start /dev/bad", "end /dev/bad"], "pass 3 after pass 2"
+    assert verdicts == {"/first": None, "/a": None, "/b": None, "/a2": None,
+                        "/c": "fsck found errors it could not correct (exit status 4)"}
+
+
+def test_without_fsck_every_file_system_may_be_mounted(monkeypatch):
+    monkeypatch.setattr(fstab, "_fsck_program", lambda: None)
+    assert fstab.check_all(_entries("/dev/a1 /a ext4 defaults 0 2\n")) == {"/a": None}
+
+
+def test_whole_disk_from_sys(tmp_path):
+    # the layout /sys has: class/block/NAME links to devices/.../block/DISK[/PART], and a
+    # partition's directory has a file "partition" (there is no partitioned disk here)
+    disk = tmp_path / "devices/pci0000:00/virtio1/block/vdb"
+    (disk / "vdb2").mkdir(parents=True)
+    (disk / "vdb2/partition").write_text("2\n")
+    block = tmp_path / "class/block"
+    block.mkdir(parents=True)
+    (block / "vdb").symlink_to(disk)
+    (block / "vdb2").symlink_to(disk / "vdb2")
+    assert fstab.whole_disk("/dev/vdb2", str(block)) == "vdb"
+    assert fstab.whole_disk("/dev/vdb", str(block)) == "vdb"
+    assert fstab.whole_disk("/dev/loop7", str(block)) == "loop7", "not in /sys: itself"
+
+
+def test_a_file_system_fsck_could_not_mend_is_not_mounted(monkeypatch, tmp_path):
+    fake = FakeMounts(monkeypatch)
+    monkeypatch.setattr(fstab, "find_device", lambda spec: "/dev/vd" + spec[-1])
+    asked = []
+
+    def check_all(found):
+        asked.extend((e.target, d) for e, d in found)
+        return {f"{tmp_path}/bad": "fsck found errors it could not correct (exit status 4)"}
+    monkeypatch.setattr(fstab, "check_all", check_all)
+    tab = fstab.parse(f"LABEL=b {tmp_path}/bad ext4 defaults 0 2\n"
+                      f"LABEL=c {tmp_path}/good ext4 defaults 0 2\n"
+                      f"LABEL=d {tmp_path}/unchecked ext4 defaults 0 0\n")
+    problems = fstab.mount_all(tab)
+    assert asked == [(f"{tmp_path}/bad", "/dev/vdb"), (f"{tmp_path}/good", "/dev/vdc")]
+    assert [c[:2] for c in fake.calls] == [("/dev/vdc", f"{tmp_path}/good"),
+                                           ("/dev/vdd", f"{tmp_path}/unchecked")]
+    assert len(problems) == 1 and "line 1" in problems[0] and "exit status 4" in problems[0]

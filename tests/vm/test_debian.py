@@ -101,6 +101,7 @@ def test_modules_load_d(debian: Console) -> None:
 def test_data_disk_is_mounted(debian: Console) -> None:
     assert re.search(r"^/dev/vdb /data ext4 ", debian.check("cat /proc/mounts"), re.MULTILINE)
     assert debian.check("cat /data/hello.txt").strip() == "the data disk"
+    assert "vigil: fsck /dev/vdb: clean" in debian.text, "checked before (fstab pass 2)"
 
 
 def test_swap_file_is_active(debian: Console) -> None:

@@ -325,19 +325,33 @@ def needs_device(entry: Entry) -> bool:
     return bool(eq and tag in TAGS) or entry.spec.startswith("/dev/")
 
 
-def run_fsck(device: str, fstype: str) -> str | None:
-    """fsck -a when an fsck exists; None when all is well, else why not."""
+def _fsck_program() -> str | None:
     import shutil
+    return shutil.which("fsck", path="/sbin:/usr/sbin:/bin:/usr/bin")
+
+
+def _start_fsck(exe: str, device: str, fstype: str):  # -> subprocess.Popen | None
     import subprocess
-    exe = shutil.which("fsck", path="/sbin:/usr/sbin:/bin:/usr/bin")
-    if not exe:
-        return None
     argv = [exe, "-a"] + (["-t", fstype] if fstype not in ("auto", "") else []) + [device]
     logs.say(f"checking {device}: {' '.join(argv)}")
     try:
-        code = subprocess.run(argv, check=False, timeout=3600).returncode
-    except (OSError, subprocess.SubprocessError) as e:
+        return subprocess.Popen(argv)
+    except OSError as e:
         logs.warn(f"fsck {device}: {e}")
+        return None
+
+
+def _fsck_verdict(device: str, proc) -> str | None:
+    """Wait for one fsck; None when the file system may be mounted, else why not."""
+    import subprocess
+    if proc is None:
+        return None
+    try:
+        code = proc.wait(timeout=3600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        logs.warn(f"fsck {device}: still running after an hour, killed; mounting anyway")
         return None
     if code in (0, 1):
         logs.say(f"fsck {device}: " + ("clean" if code == 0 else "errors corrected"))
@@ -349,6 +363,45 @@ def run_fsck(device: str, fstype: str) -> str | None:
         logs.warn(f"fsck {device}: fsck itself failed (exit status {code}); mounting anyway")
         return None
     return f"fsck found errors it could not correct (exit status {code})"
+
+
+def run_fsck(device: str, fstype: str) -> str | None:
+    """fsck -a when an fsck exists; None when all is well, else why not."""
+    exe = _fsck_program()
+    return _fsck_verdict(device, _start_fsck(exe, device, fstype)) if exe else None
+
+
+def whole_disk(device: str, sys_block: str = "/sys/class/block") -> str:
+    """The disk a block device is on (/dev/vdb2 -> vdb), from /sys; the device itself for
+    one that is no partition (a whole disk, a loop or dm device) or not in /sys."""
+    name = os.path.basename(os.path.realpath(device))
+    sys_dir = os.path.realpath(os.path.join(sys_block, name))
+    if os.path.exists(os.path.join(sys_dir, "partition")):
+        return os.path.basename(os.path.dirname(sys_dir))
+    return name
+
+
+def check_all(found: list[tuple[Entry, str]], disk_of=whole_disk) -> dict[str, str | None]:
+    """fsck -a of these (entry, device) pairs in the order fsck -A gives: pass by pass
+    (passno), and within a pass the file systems of different disks at once, those on one
+    disk one after another (they would share its head). target -> None when it may be
+    mounted, else why not."""
+    exe = _fsck_program()
+    if exe is None:
+        return {entry.target: None for entry, _ in found}
+    verdicts: dict[str, str | None] = {}
+    for passno in sorted({entry.passno for entry, _ in found}):
+        queues: dict[str, list[tuple[Entry, str]]] = {}
+        for entry, device in found:
+            if entry.passno == passno:
+                queues.setdefault(disk_of(device), []).append((entry, device))
+        while any(queues.values()):
+            wave = [queue.pop(0) for queue in queues.values() if queue]
+            running = [(entry, device, _start_fsck(exe, device, entry.fstype))
+                       for entry, device in wave]
+            for entry, device, proc in running:
+                verdicts[entry.target] = _fsck_verdict(device, proc)
+    return verdicts
 
 
 def mount_device(source: str, target: str, fstype: str | None, flags: int, data: str) -> str:
@@ -436,23 +489,31 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
     tab.pending, for a unit that waits for it without holding the boot up (mount_units).
     Only /usr and /var (essential) are waited for here."""
     problems: list[str] = []
+    mounted = parse_mounts(read_text("/proc/self/mounts"))
+    todo: list[Entry] = []
+    present: list[tuple[Entry, str]] = []   # what can be checked now, all at once
     for entry in tab.mounts:
-        if entry.target == "/" or entry.noauto:
+        if entry.target == "/" or entry.noauto or entry.target in mounted:
             continue
         if entry.netdev:
             logs.say(f"fstab line {entry.line}: {entry.target} needs the network: the "
                      "remote-fs unit mounts it")
             continue
-        if entry.target in parse_mounts(read_text("/proc/self/mounts")):
-            continue
-        if needs_device(entry) and not essential(entry.target) and \
-                find_device(entry.spec) is None:
+        device = find_device(entry.spec) if needs_device(entry) else None
+        if needs_device(entry) and device is None and not essential(entry.target):
             logs.say(f"fstab line {entry.line}: {entry.spec} is not there yet: the unit "
                      f"{mount_unit_name(entry.target)} waits for it")
             tab.pending.append(entry)
             continue
+        todo.append(entry)
+        if device and entry.passno > 0:
+            present.append((entry, device))
+    checked = check_all(present)
+    for entry in todo:
+        if entry.target in parse_mounts(read_text("/proc/self/mounts")):
+            continue  # a line before this one mounted it
         try:
-            mount_entry(entry, default_timeout)
+            mount_entry(entry, default_timeout, checked=checked)
         except OSError as e:
             _fail(entry, linux.why(e), problems)
     return problems
@@ -494,9 +555,10 @@ def _notify(message: str) -> None:
                 logs.warn(f"sd_notify: {e}")
 
 
-def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = None) -> None:
-    """One entry: find the device (waiting up to its timeout), fsck it, make the mount
-    point, mount."""
+def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = None,
+                checked: dict[str, str | None] | None = None) -> None:
+    """One entry: find the device (waiting up to its timeout), fsck it (unless `checked`
+    already has its verdict), make the mount point, mount."""
     source = entry.spec
     if needs_device(entry):
         wait = device_timeout(entry, default_timeout) if timeout is None else timeout
@@ -505,7 +567,8 @@ def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = No
             raise OSError(errno.ENODEV, f"device not found within {wait:g} s")
         source = device
         if entry.passno > 0:
-            fsck_failed = run_fsck(device, entry.fstype)
+            fsck_failed = checked[entry.target] if checked and entry.target in checked \
+                else run_fsck(device, entry.fstype)
             if fsck_failed:
                 raise OSError(errno.EIO, fsck_failed)
     elif entry.flags & linux.MS_BIND and not os.path.exists(source):
