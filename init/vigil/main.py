@@ -36,6 +36,8 @@ USAGE = """usage: vigil [--units DIR]... [--import-root DIR] [--log-dir DIR] [--
   --no-boot       skip stage 1 even as PID 1
   --mount TARGET  (what a generated mount unit runs) wait for TARGET's fstab device and
                   mount it
+  --swap SPEC     (what a generated swap unit runs) wait for that fstab swap device and
+                  turn it on
 """
 
 ROOT_PID_NS_INODE = 0xEFFFFFFC  # the kernel's initial PID namespace (PROC_PID_INIT_INO)
@@ -53,7 +55,8 @@ RT_POWER_SIGNALS = {signal.SIGRTMIN + 3: "halt", signal.SIGRTMIN + 4: "poweroff"
 
 def parse_args(argv: list[str]) -> dict:
     opts = {"units": [], "log_dir": "/var/log/vigil", "control": "/run/vigil/control",
-            "boot": None, "resume": -1, "import_root": None, "mount": None}
+            "boot": None, "resume": -1, "import_root": None, "mount": None,
+            "swap": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -68,7 +71,8 @@ def parse_args(argv: list[str]) -> dict:
         elif arg == "--resume" and i + 1 < len(argv) and argv[i + 1].isdigit():
             i += 1
             opts["resume"] = int(argv[i])  # the state fd of the vigil that re-exec'd us
-        elif arg in ("--units", "--log-dir", "--control", "--import-root", "--mount") \
+        elif arg in ("--units", "--log-dir", "--control", "--import-root", "--mount",
+                     "--swap") \
                 and i + 1 < len(argv):
             i += 1
             if arg == "--units":
@@ -283,9 +287,9 @@ def _raise_fd_limit() -> None:
 
 def main() -> int:
     opts = parse_args(sys.argv[1:])
-    if opts["mount"]:  # the helper a mount unit runs (boot.fstab.mount_units), not init
+    if opts["mount"] or opts["swap"]:  # what a unit of boot.fstab.mount_units runs
         from vigil.boot import system
-        return system.mount_later(opts["mount"])
+        return system.mount_later(opts["mount"] or "", opts["swap"] or "")
     init = Init(opts)
     try:
         init.setup()

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import stat
 
 import pytest
 
@@ -253,3 +254,35 @@ def test_udev_found_and_its_units_are_valid(tmp_path):
     for name, text in udev.units("/lib/systemd/systemd-udevd", "notify", str(tmp_path)).items():
         u = unit.build(name, f"/x/{name}.toml", tomllib.loads(text), text)
         assert u.type == ("notify" if name == "udevd" else "oneshot")
+
+
+DEVNAME = """# Device nodes to trigger on-demand module loading.
+fuse fuse c10:229
+loop loop-control c10:237
+tun net/tun c10:200
+dm_mod mapper/control c10:236
+odd ../escape c10:1
+broken node x10:1
+"""
+
+
+def test_devname_lines():
+    assert m.parse_devname(DEVNAME) == [
+        ("fuse", "fuse", True, 10, 229), ("loop", "loop-control", True, 10, 237),
+        ("tun", "net/tun", True, 10, 200), ("dm_mod", "mapper/control", True, 10, 236)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_static_nodes_are_made_once_with_their_numbers(tmp_path):
+    (tmp_path / "modules.devname").write_text(DEVNAME)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "fuse").write_text("")   # already there (here a file): left as it is
+    assert m.static_nodes(str(tmp_path), str(dev)) == []
+    tun = os.stat(dev / "net/tun")
+    assert stat.S_ISCHR(tun.st_mode) and stat.S_IMODE(tun.st_mode) == 0o600
+    assert (os.major(tun.st_rdev), os.minor(tun.st_rdev)) == (10, 200)
+    assert os.stat(dev / "loop-control").st_rdev == os.makedev(10, 237)
+    assert (dev / "fuse").read_text() == "" and not (tmp_path / "escape").exists()
+    assert m.static_nodes(str(tmp_path), str(dev)) == [], "a second boot: all there"
+    assert m.static_nodes(str(tmp_path / "none"), str(dev)) == [], "no modules.devname"

@@ -33,7 +33,8 @@ def faked(tmp_path, monkeypatch) -> list[str]:
 
 def test_bring_up_in_order_never_raises(tmp_path, monkeypatch, faked):
     (tmp_path / "etc/fstab").write_text("tmpfs /vigil-test-no-such-dir tmpfs defaults\n"
-                                        "/dev/vigil-none none swap defaults\nbad line\n")
+                                        "/dev/vigil-none none swap defaults\nbad line\n"
+                                        "/vigil-no-such-swapfile none swap defaults\n")
     (tmp_path / "etc/vigil/vigil.toml").write_text(
         '[system]\nlocale = "C.UTF-8"\nx = 1\n[shutdown]\ntimeout = 30\nsigterm = "halt"\n')
 
@@ -48,9 +49,12 @@ def test_bring_up_in_order_never_raises(tmp_path, monkeypatch, faked):
         f"fstab: {tmp_path}/etc/fstab:3: needs at least device, mount point and type, "
         "got 'bad line'",
         "fstab: mounting: internal error: RuntimeError('bug')",
-        "swap: swap /dev/vigil-none (fstab line 2): not found",
+        "swap: swap /vigil-no-such-swapfile (fstab line 4): not found",
     ]
     assert list(problem_table(result.problems)) == ["config", "fstab", "fstab#2", "swap"]
+    # the swap device that is not there holds nothing up: a unit waits for it
+    unit = (tmp_path / "run/vigil/units/dev-vigil\\x2dnone.swap.toml").read_text()
+    assert '"--swap", "/dev/vigil-none"]' in unit
     assert result.shutdown_timeout == 30.0
     assert result.actions == {"sigterm": "halt", "ctrl_alt_del": "reboot",
                               "power_failure": "poweroff"}

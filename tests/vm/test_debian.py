@@ -93,6 +93,14 @@ def test_root_disk_modules_are_loaded(debian: Console) -> None:
     assert {"virtio_blk", "ext4"} <= loaded
 
 
+def test_static_device_nodes_load_their_module_when_opened(debian: Console) -> None:
+    # made in stage 1 from modules.devname, as kmod static-nodes does under systemd
+    out = debian.check("stat -c '%F %t:%T' /dev/fuse /dev/net/tun /dev/loop-control")
+    assert out.split("\n")[:3] == ["character special file a:e5",
+                                    "character special file a:c8",
+                                    "character special file a:ed"], out
+
+
 def test_modules_load_d(debian: Console) -> None:
     loaded = {line.split()[0] for line in debian.check("cat /proc/modules").splitlines()}
     assert "dummy" in loaded  # /etc/modules-load.d/vigil-test.conf
@@ -106,6 +114,29 @@ def test_data_disk_is_mounted(debian: Console) -> None:
 
 def test_swap_file_is_active(debian: Console) -> None:
     assert re.search(r"^/swapfile\s+file\s", debian.check("cat /proc/swaps"), re.MULTILINE)
+
+
+def test_a_swap_device_that_comes_late_is_turned_on_by_its_helper(debian: Console) -> None:
+    """What a swap unit (made at boot for a swap device not there) runs: `vigil --swap
+    SPEC` waits for the device, then swapon. Here the device is a loop device made now."""
+    debian.check("cp /etc/fstab /root/fstab.saved && "
+                 "echo 'LABEL=vigil-late-swap none swap sw,x-systemd.device-timeout=2 0 0' "
+                 ">> /etc/fstab")
+    # its log lines start "vigil: ", which the console filter takes for PID 1's own
+    helper = ("vigil --swap LABEL=vigil-late-swap >/root/swap.out 2>&1; echo status=$?; "
+              "sed 's/^/| /' /root/swap.out")
+    try:
+        out = debian.check(helper, timeout=60)
+        assert "status=1" in out and "device not found within 2 s" in out, out
+        loop = debian.check("truncate -s 8M /root/late.swap && "
+                            "losetup -f --show /root/late.swap").strip()
+        debian.check(f"mkswap -L vigil-late-swap {loop} >/dev/null && udevadm settle")
+        out = debian.check(helper, timeout=60)
+        assert "status=0" in out, out
+        assert re.search(rf"^{loop}\s+partition\s", debian.check("cat /proc/swaps"), re.M)
+        debian.check(f"swapoff {loop} && losetup -d {loop}")
+    finally:
+        debian.check("mv /root/fstab.saved /etc/fstab && rm -f /root/late.swap")
 
 
 def test_missing_disks(debian: Console) -> None:

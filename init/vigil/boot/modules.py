@@ -377,6 +377,41 @@ def _plan(db: ModuleDB, name: str, steps: list[Step], problems: list[str], seen:
 # --- reading the tables from disk --------------------------------------------------------
 
 
+def parse_devname(text: str) -> list[tuple[str, str, bool, int, int]]:
+    """modules.devname: `module node cMAJOR:MINOR` (b for a block device) -> (module,
+    node under /dev, is a char device, major, minor). Other lines are skipped. Pure."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) != 3 or words[0].startswith("#") or words[2][:1] not in ("c", "b"):
+            continue
+        major, colon, minor = words[2][1:].partition(":")
+        if colon and major.isdigit() and minor.isdigit() and ".." not in words[1]:
+            out.append((words[0], words[1], words[2][0] == "c", int(major), int(minor)))
+    return out
+
+
+def static_nodes(moddir: str, dev: str = "/dev") -> list[str]:
+    """The device nodes of modules.devname that are not there (/dev/fuse, /dev/net/tun,
+    /dev/loop-control...), made as kmod's static-nodes are: opening one makes the kernel
+    load its module, as `losetup`, `sshfs` or a VPN expect. Mode 0600 until udev's rules
+    give them theirs. Returns problems."""
+    import stat
+    problems = []
+    for module, node, char, major, minor in parse_devname(
+            read_text(os.path.join(moddir, "modules.devname"))):
+        path = os.path.join(dev, node)
+        if os.path.lexists(path):
+            continue
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.mknod(path, 0o600 | (stat.S_IFCHR if char else stat.S_IFBLK),
+                     os.makedev(major, minor))
+        except OSError as e:
+            problems.append(f"{path} (for module {module}): {linux.why(e)}")
+    return problems
+
+
 def modules_dir(root: str = "/", release: str | None = None) -> str:
     return os.path.join(root, "lib/modules", release or os.uname().release)
 

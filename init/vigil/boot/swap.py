@@ -39,40 +39,79 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def swap_on(entries: list[fstab.Entry],
-            default_timeout: float = fstab.DEFAULT_DEVICE_TIMEOUT) -> list[str]:
-    """Turn on every swap entry that is not noauto and not already on. Returns problems."""
+            default_timeout: float = fstab.DEFAULT_DEVICE_TIMEOUT,
+            pending: list[fstab.Entry] | None = None) -> list[str]:
+    """Turn on every swap entry that is not noauto and not already on. Returns problems.
+    A device that is not there yet goes to `pending` (for a unit that waits for it:
+    fstab.mount_units) when it is given, else it is waited for here."""
     problems: list[str] = []
     for entry in entries:
         if entry.noauto:
             continue
-
-        def fail(why: str, entry: fstab.Entry = entry) -> None:
-            message = f"swap {entry.spec} (fstab line {entry.line}): {why}"
-            if entry.nofail:
-                logs.warn(message)
-            else:
-                logs.error(message)
-                problems.append(message)
-
         flags, bad = swap_flags(entry)
         if bad:
-            fail(bad)
+            _fail(entry, bad, problems)
             continue
         if entry.spec.startswith("/") and not entry.spec.startswith("/dev/"):
             path: str | None = entry.spec if os.path.exists(entry.spec) else None  # a file
+        elif pending is not None:
+            path = fstab.find_device(entry.spec)
+            if path is None:
+                logs.say(f"fstab line {entry.line}: swap {entry.spec} is not there yet: the "
+                         f"unit {fstab.unit_name(entry.spec, 'swap')} waits for it")
+                pending.append(entry)
+                continue
         else:
             path = fstab.wait_for_device(entry.spec, fstab.device_timeout(entry, default_timeout))
         if path is None:
-            fail("not found")
+            _fail(entry, "not found", problems)
             continue
-        on = active_swaps(read_text("/proc/swaps"))
-        if path in on or any(_same_file(path, p) for p in on):
-            continue
-        try:
-            linux.swapon(path, flags)
-            logs.say(f"swap on {path}")
-        except OSError as e:
-            if e.errno == errno.EBUSY:   # already in use as swap (by another name)
-                continue
-            fail(linux.why(e))
+        failed = _turn_on(path, flags)
+        if failed:
+            _fail(entry, failed, problems)
     return problems
+
+
+def swap_later(spec: str, default_timeout: float, root: str = "/") -> int:
+    """`vigil --swap SPEC`, run by the unit fstab.mount_units made: wait for the device (a
+    nofail one for as long as it takes), swapon. Returns the exit status (0 on, 1 not)."""
+    entry = next((e for e in fstab.load(root).swaps if e.spec == spec), None)
+    if entry is None:
+        logs.error(f"swap {spec}: not in /etc/fstab")
+        return 1
+    timeout = float("inf") if entry.nofail and entry.device_timeout is None \
+        else fstab.device_timeout(entry, default_timeout)
+    fstab.notify(f"STATUS=waiting for {spec}" + (
+        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
+    path = fstab.wait_for_device(spec, timeout)
+    flags, bad = swap_flags(entry)
+    failed = bad or (_turn_on(path, flags) if path else f"device not found within {timeout:g} s")
+    if failed:
+        logs.error(f"swap {spec} (fstab line {entry.line}): {failed}")
+        return 1
+    fstab.notify(f"READY=1\nSTATUS=swap on {path}")
+    return 0
+
+
+def _turn_on(path: str, flags: int) -> str | None:
+    """swapon(2) unless /proc/swaps has it already; None when it is on, else why not."""
+    on = active_swaps(read_text("/proc/swaps"))
+    if path in on or any(_same_file(path, p) for p in on):
+        return None
+    try:
+        linux.swapon(path, flags)
+    except OSError as e:
+        if e.errno == errno.EBUSY:   # already in use as swap (by another name)
+            return None
+        return linux.why(e)
+    logs.say(f"swap on {path}")
+    return None
+
+
+def _fail(entry: fstab.Entry, why: str, problems: list[str]) -> None:
+    message = f"swap {entry.spec} (fstab line {entry.line}): {why}"
+    if entry.nofail:
+        logs.warn(message)
+    else:
+        logs.error(message)
+        problems.append(message)

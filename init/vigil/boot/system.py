@@ -3,7 +3,8 @@
 In order: vigil.toml (read once), kernel modules (the command line, vigil.toml,
 /etc/modules, modules-load.d), the drivers of devices already present (vigil's own
 coldplug, on a machine without udev: with udev its trigger unit does it, as under
-systemd), / remounted as fstab says, the rest of fstab mounted, swap, the
+systemd), the static device nodes of modules.devname, / remounted as fstab says, the
+rest of fstab checked and mounted, swap, the
 files Debian's initscripts made (/run/lock, /run/utmp, links, /tmp cleaned), sysctl.d and
 /etc/sysctl.conf, the loopback interface, then hostname, timezone, locale and the random
 seed, and last the units that depend on what this machine has (udev, remote-fs for the
@@ -14,7 +15,8 @@ udev; `vigil.boot.problem_table` turns the lines into the supervisor's problems 
 
 What fstab has is mounted here when its device is there; an entry whose device is not
 there yet (and is not /usr or /var, which are waited for) becomes a mount unit that waits
-for it in the loop, and only the units that require that mount wait with it.
+for it in the loop, and only the units that require that mount wait with it. A swap device
+that is not there becomes a swap unit, which nothing waits for.
 
 PID 1 imports this module for `BootResult` and `rescue_mode`; the steps themselves run in a
 child (`vigil.child`), so what they need (fstab, modules, settings: dataclasses, subprocess,
@@ -103,6 +105,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
         return _modules(cmdline, config.modules, coldplug == "vigil", root)
 
     step("modules", "loading modules", load_modules)
+    step("modules", "static device nodes", lambda: _static_nodes(root))
 
     # --- udev -------------------------------------------------------------------------
     # udev is not started in stage 1: vigil.boot.udev finds systemd-udevd or eudev and
@@ -125,7 +128,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
         step("modules", "coldplug for /usr or /var", lambda: _modules(cmdline, [], True, root))
     step("fstab", "remounting /", lambda: fstab.remount_root(tab, timeout))
     step("fstab", "mounting", lambda: fstab.mount_all(tab, timeout))
-    step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout))
+    step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout, tab.pending_swaps))
     step("system", "Debian's boot-time files", lambda: initscripts.run_all(root))
     step("sysctl", "sysctl", lambda: sysctl.apply(root))
     step("network", "loopback", network.loopback_up)
@@ -156,12 +159,14 @@ def program() -> list[str]:
     return [sys.executable, "-m", "vigil.main"]
 
 
-def mount_later(target: str) -> int:
-    """`vigil --mount TARGET` (a unit of fstab.mount_units): the device timeout from the
-    command line or vigil.toml, as stage 1 has it."""
+def mount_later(target: str = "", swap: str = "") -> int:
+    """`vigil --mount TARGET` or `vigil --swap SPEC` (a unit of fstab.mount_units): the
+    device timeout from the command line or vigil.toml, as stage 1 has it."""
     from vigil.boot import cmdline, fstab, settings
+    from vigil.boot import swap as swaps
     config, _problems = settings.load_config()
-    return fstab.mount_later(target, _device_timeout(cmdline.read(), config.device_timeout))
+    timeout = _device_timeout(cmdline.read(), config.device_timeout)
+    return swaps.swap_later(swap, timeout) if swap else fstab.mount_later(target, timeout)
 
 
 def _device_timeout(cmdline: Cmdline, default: float) -> float:
@@ -192,6 +197,11 @@ def _modules(cmdline: Cmdline, extra: list[str], coldplug: bool, root: str) -> l
     if coldplug:
         modules.coldplug(db, moddir, loaded)
     return problems
+
+
+def _static_nodes(root: str) -> list[str]:
+    from vigil.boot import modules
+    return modules.static_nodes(modules.modules_dir(root))
 
 
 def _coldplug_by(cmdline: Cmdline, config, root: str) -> str:
