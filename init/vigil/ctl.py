@@ -85,7 +85,8 @@ def print_table(rows: list[dict], tty: bool) -> None:
 
 
 def pending_mounts(rows: list[dict]) -> list[str]:
-    """A line for each mount unit still waiting for its device, and what waits for it."""
+    """A line for each mount unit still waiting for its device, and what waits for it;
+    one for each swap unit still waiting (nothing waits for swap)."""
     waiting: dict[str, list[str]] = {}
     for r in rows:
         why = r.get("why") or {}
@@ -93,10 +94,14 @@ def pending_mounts(rows: list[dict]) -> list[str]:
             waiting.setdefault(why["unit"], []).append(r["name"])
     lines = []
     for r in rows:
-        if r["name"].endswith(".mount") and r["state"] == "starting":
+        if r["state"] != "starting":
+            continue
+        if r["name"].endswith(".mount"):
             waiters = ", ".join(sorted(waiting.get(r["name"], []))) or "nothing yet"
             lines.append(f"mount pending: {r['name']}: {r.get('status') or _why(r)}; "
                          f"waited for by {waiters}")
+        elif r["name"].endswith(".swap"):
+            lines.append(f"swap pending: {r['name']}: {r.get('status') or _why(r)}")
     return lines
 
 

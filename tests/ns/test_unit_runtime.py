@@ -147,6 +147,9 @@ start_timeout = 0
     vigil.unit("web", '[unit]\nrequires_mounts = ["/srv/data/www"]\n'
                '[service]\nexec = ["/bin/sleep", "1000"]\n')
     vigil.unit("getty", '[service]\nexec = ["/bin/sleep", "1001"]\n')
+    # and one for a swap device that is not there: nothing waits for it
+    vigil.unit("dev-vdz.swap", '[service]\ntype = "oneshot"\nremain_after_exit = true\n'
+               'exec = ["/bin/sleep", "1002"]\nstart_timeout = 0\n')
     vigil.start()
     vigil.wait_state("getty", "running")
     time.sleep(0.5)
@@ -155,6 +158,7 @@ start_timeout = 0
     assert st["why"]["text"] == "waiting for srv-data.mount (starting)"
     summary = vigil.ctl("status").stdout
     assert "mount pending: srv-data.mount: oneshot running; waited for by web" in summary
+    assert "swap pending: dev-vdz.swap: oneshot running" in summary
     device.write_text("")
     vigil.wait_state("srv-data.mount", "running")
     vigil.wait_state("web", "running")
