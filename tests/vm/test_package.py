@@ -29,7 +29,8 @@ DOWN = "\x1b[B"     # the terminal's down arrow, as GRUB's serial terminal reads
 BOOT_TIMEOUT = 300
 SVG = "{http://www.w3.org/2000/svg}"
 # Stage 1's steps (init/vigil/boot/system.py), each a row of the plot.
-STEPS = ["config: vigil.toml", "modules: loading modules", "fstab: reading fstab",
+STEPS = ["config: vigil.toml", "modules: loading modules", "modules: static device nodes",
+         "fstab: reading fstab",
          "fstab: remounting /", "fstab: mounting", "swap: swap",
          "system: Debian's boot-time files", "sysctl: sysctl", "network: loopback",
          "system: settings", "udev: udev units", "fstab: remote-fs unit", "fstab: mount units"]
