@@ -262,6 +262,7 @@ loop loop-control c10:237
 tun net/tun c10:200
 dm_mod mapper/control c10:236
 odd ../escape c10:1
+odd /etc/escape c10:1
 broken node x10:1
 """
 

@@ -386,7 +386,8 @@ def parse_devname(text: str) -> list[tuple[str, str, bool, int, int]]:
         if len(words) != 3 or words[0].startswith("#") or words[2][:1] not in ("c", "b"):
             continue
         major, colon, minor = words[2][1:].partition(":")
-        if colon and major.isdigit() and minor.isdigit() and ".." not in words[1]:
+        inside_dev = not words[1].startswith("/") and ".." not in words[1].split("/")
+        if colon and major.isdigit() and minor.isdigit() and inside_dev:
             out.append((words[0], words[1], words[2][0] == "c", int(major), int(minor)))
     return out
 
