@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import codecs
 import enum
 import os
 import re
@@ -121,6 +122,8 @@ class Console:
         self._sel.register(self._fd, selectors.EVENT_READ)
         self._eof = False
         self._held = ""  # an incomplete escape sequence from the last read
+        # a character whose bytes are split between two reads is decoded whole
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Whole lines that are not a command's output but land in it anyway, because
         # the kernel and PID 1 write to the same console: dropped from run()'s result.
         self.noise: list[str] = [KERNEL_LINE]
@@ -144,7 +147,7 @@ class Console:
             if not chunk:
                 self._eof = True
                 return False
-            s = self._held + chunk.decode("utf-8", "replace").replace("\r", "")
+            s = self._held + self._utf8.decode(chunk).replace("\r", "")
             # Hold back an escape sequence cut by the chunk's end, then drop the
             # terminal control sequences (ash asks for the cursor position after
             # each prompt) so patterns can match what a person would see.

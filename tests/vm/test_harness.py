@@ -41,6 +41,13 @@ def test_a_kernel_line_in_the_middle_of_output_is_left_out(vm: Console) -> None:
     assert "harness: a printk" in vm.text, "it did reach the console"
 
 
+def test_characters_split_between_reads_come_whole(vm: Console) -> None:
+    # 6,000 bytes of 3-byte characters: the serial port hands them over in many pieces
+    out = vm.check("for i in $(seq 1000); do printf '\\342\\224\\224\\342\\224\\200'; "
+                   "done; echo")
+    assert out == "└─" * 1000 + "\n"
+
+
 def test_root_has_no_password_and_uid_0(vm: Console) -> None:
     assert vm.check("id -u").strip() == "0"
 
