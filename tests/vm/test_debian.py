@@ -99,6 +99,9 @@ def test_static_device_nodes_load_their_module_when_opened(debian: Console) -> N
     assert out.split("\n")[:3] == ["character special file a:e5",
                                     "character special file a:c8",
                                     "character special file a:ed"], out
+    # losetup opens /dev/loop-control: the kernel asks modprobe for char-major-10-237
+    debian.check("losetup -f")
+    assert "loop" in {line.split()[0] for line in debian.check("cat /proc/modules").splitlines()}
 
 
 def test_modules_load_d(debian: Console) -> None:
