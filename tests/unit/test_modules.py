@@ -273,8 +273,11 @@ def test_devname_lines():
         ("tun", "net/tun", True, 10, 200), ("dm_mod", "mapper/control", True, 10, 236)]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
 def test_static_nodes_are_made_once_with_their_numbers(tmp_path):
+    try:   # root, and a file system (and container) that allows device nodes
+        os.mknod(tmp_path / "probe", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("no device nodes can be made here (mknod needs root and CAP_MKNOD)")
     (tmp_path / "modules.devname").write_text(DEVNAME)
     dev = tmp_path / "dev"
     dev.mkdir()
