@@ -289,7 +289,8 @@ def main() -> int:
     opts = parse_args(sys.argv[1:])
     if opts["mount"] or opts["swap"]:  # what a unit of boot.fstab.mount_units runs
         from vigil.boot import system
-        return system.mount_later(opts["mount"] or "", opts["swap"] or "")
+        return system.mount_later(opts["mount"]) if opts["mount"] \
+            else system.swap_later(opts["swap"])
     init = Init(opts)
     try:
         init.setup()

@@ -39,7 +39,7 @@ def test_swap_on_skips_and_reports(monkeypatch, tmp_path):
     text = (f"{on} none swap defaults\n{new} none swap pri=3\n{busy} none swap defaults\n"
             f"{tmp_path}/gone none swap nofail\n{tmp_path}/gone2 none swap defaults\n"
             f"{new} none swap noauto\n")
-    problems = swap.swap_on(entries(text), default_timeout=0)
+    problems = swap.swap_on(entries(text), pending=[])
     assert calls == [(str(new), linux.SWAP_FLAG_PREFER | 3)]
     assert problems == [f"swap {busy} (fstab line 3): Invalid argument",
                         f"swap {tmp_path}/gone2 (fstab line 5): not found"]
@@ -54,7 +54,7 @@ def test_a_swap_device_not_there_goes_to_a_unit_without_waiting(monkeypatch, tmp
     monkeypatch.setattr(fstab, "wait_for_device", lambda spec, timeout: pytest.fail("waited"))
     pending: list[fstab.Entry] = []
     text = "LABEL=gone none swap sw\nLABEL=here none swap sw\nUUID=1-2 none swap nofail\n"
-    assert swap.swap_on(entries(text), default_timeout=30, pending=pending) == []
+    assert swap.swap_on(entries(text), pending) == []
     assert calls == ["/dev/vdc"]
     assert [e.spec for e in pending] == ["LABEL=gone", "UUID=1-2"]
 

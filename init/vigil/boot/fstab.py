@@ -254,12 +254,20 @@ def _blkid(tag: str, value: str) -> str | None:
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else None
 
 
-def find_device(spec: str) -> str | None:
-    """The device node for a spec, or None when it is not (yet) there."""
+def by_link(spec: str) -> str | None:
+    """udev's link for a tag (LABEL=data -> /dev/disk/by-label/data); None for a path."""
     tag, eq, value = spec.partition("=")
     if not (eq and tag in TAGS):
+        return None
+    return os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f"))
+
+
+def find_device(spec: str) -> str | None:
+    """The device node for a spec, or None when it is not (yet) there."""
+    link = by_link(spec)
+    if link is None:
         return spec if os.path.exists(spec) else None
-    link = os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f"))
+    tag, _eq, value = spec.partition("=")
     if os.path.exists(link):
         return os.path.realpath(link)
     if os.path.exists(UDEV_RUNNING):
@@ -492,7 +500,7 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
     problems: list[str] = []
     mounted = parse_mounts(read_text("/proc/self/mounts"))
     todo: list[Entry] = []
-    present: list[tuple[Entry, str]] = []   # what can be checked now, all at once
+    found: dict[str, str] = {}   # target -> its device, looked up once
     for entry in tab.mounts:
         if entry.target == "/" or entry.noauto or entry.target in mounted:
             continue
@@ -507,14 +515,16 @@ def mount_all(tab: Fstab, default_timeout: float = DEFAULT_DEVICE_TIMEOUT) -> li
             tab.pending.append(entry)
             continue
         todo.append(entry)
-        if device and entry.passno > 0:
-            present.append((entry, device))
-    checked = check_all(present)
+        if device:
+            found[entry.target] = device
+    # every disk that is there and has a fsck pass, checked before any is mounted
+    checked = check_all([(e, found[e.target]) for e in todo
+                         if e.target in found and e.passno > 0])
     for entry in todo:
         if entry.target in parse_mounts(read_text("/proc/self/mounts")):
             continue  # a line before this one mounted it
         try:
-            mount_entry(entry, default_timeout, checked=checked)
+            mount_entry(entry, default_timeout, checked=checked, device=found.get(entry.target))
         except OSError as e:
             _fail(entry, linux.why(e), problems)
     return problems
@@ -531,10 +541,7 @@ def mount_later(target: str, default_timeout: float, root: str = "/") -> int:
         return 1
     if entry.target in parse_mounts(read_text("/proc/self/mounts")):
         return 0
-    timeout = float("inf") if entry.nofail and entry.device_timeout is None \
-        else device_timeout(entry, default_timeout)
-    notify(f"STATUS=waiting for {entry.spec}" + (
-        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
+    timeout = announce_wait(entry, default_timeout)
     try:
         mount_entry(entry, default_timeout, timeout)
     except OSError as e:
@@ -542,6 +549,17 @@ def mount_later(target: str, default_timeout: float, root: str = "/") -> int:
         return 1
     notify(f"READY=1\nSTATUS=mounted {entry.spec}")
     return 0
+
+
+def announce_wait(entry: Entry, default_timeout: float) -> float:
+    """For the helper a generated unit runs (--mount, --swap): how long to wait for the
+    entry's device (a nofail one without its own timeout: until it comes), said in
+    STATUS= for `vigilctl status`."""
+    timeout = float("inf") if entry.nofail and entry.device_timeout is None \
+        else device_timeout(entry, default_timeout)
+    notify(f"STATUS=waiting for {entry.spec}" + (
+        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
+    return timeout
 
 
 def notify(message: str) -> None:
@@ -557,13 +575,15 @@ def notify(message: str) -> None:
 
 
 def mount_entry(entry: Entry, default_timeout: float, timeout: float | None = None,
-                checked: dict[str, str | None] | None = None) -> None:
-    """One entry: find the device (waiting up to its timeout), fsck it (unless `checked`
-    already has its verdict), make the mount point, mount."""
+                checked: dict[str, str | None] | None = None,
+                device: str | None = None) -> None:
+    """One entry: find the device (waiting up to its timeout, unless the caller found
+    it), fsck it (unless `checked` already has its verdict), make the mount point,
+    mount."""
     source = entry.spec
     if needs_device(entry):
         wait = device_timeout(entry, default_timeout) if timeout is None else timeout
-        device = wait_for_device(entry.spec, wait)
+        device = device or wait_for_device(entry.spec, wait)
         if device is None:
             raise OSError(errno.ENODEV, f"device not found within {wait:g} s")
         source = device
@@ -586,20 +606,22 @@ REMOTE_FS_SCRIPT = ('failed=0; for target in "$@"; do mkdir -p "$target" && '
                     'exit $failed')
 
 
-def unit_name(spec: str, suffix: str) -> str:
-    """The unit systemd would have for a device or path: LABEL=data and "swap" give
-    dev-disk-by\\x2dlabel-data.swap, /srv/my-data and "mount" srv-my\\x2ddata.mount."""
-    tag, eq, value = spec.partition("=")
-    path = os.path.join("/dev/disk", BY_DIR[tag], value.replace("/", "\\x2f")) \
-        if eq and tag in TAGS else spec
-    return mount_unit_name(path).removesuffix(".mount") + "." + suffix
-
-
 def mount_unit_name(path: str) -> str:
     """A mount point as systemd names its unit: /srv/my-data -> srv-my\\x2ddata.mount."""
+    return _escape_path(path) + ".mount"
+
+
+def swap_unit_name(spec: str) -> str:
+    """A swap device as systemd names its unit, by the path that names the device:
+    LABEL=my-swap -> dev-disk-by\\x2dlabel-my\\x2dswap.swap, /dev/vdc2 -> dev-vdc2.swap."""
+    return _escape_path(by_link(spec) or spec) + ".swap"
+
+
+def _escape_path(path: str) -> str:
+    """systemd-escape --path: / is -, other bytes than [A-Za-z0-9:_.] are \\xNN."""
     inner = path.strip("/")
     if not inner:
-        return "-.mount"
+        return "-"
     out = []
     for i, ch in enumerate(inner):
         if ch == "/":
@@ -608,7 +630,7 @@ def mount_unit_name(path: str) -> str:
             out.append(ch)
         else:
             out.extend(f"\\x{b:02x}" for b in ch.encode())
-    return "".join(out) + ".mount"
+    return "".join(out)
 
 
 def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
@@ -623,7 +645,7 @@ def mount_units(tab: Fstab, program: list[str]) -> dict[str, str]:
         units[mount_unit_name(entry.target)] = _waiting_unit(
             f"mount {entry.target} (fstab line {entry.line})", [*program, "--mount", entry.target])
     for entry in tab.pending_swaps:
-        units[unit_name(entry.spec, "swap")] = _waiting_unit(
+        units[swap_unit_name(entry.spec)] = _waiting_unit(
             f"swap on {entry.spec} (fstab line {entry.line})", [*program, "--swap", entry.spec])
     return units
 

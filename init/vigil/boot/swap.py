@@ -38,12 +38,10 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def swap_on(entries: list[fstab.Entry],
-            default_timeout: float = fstab.DEFAULT_DEVICE_TIMEOUT,
-            pending: list[fstab.Entry] | None = None) -> list[str]:
+def swap_on(entries: list[fstab.Entry], pending: list[fstab.Entry]) -> list[str]:
     """Turn on every swap entry that is not noauto and not already on. Returns problems.
-    A device that is not there yet goes to `pending` (for a unit that waits for it:
-    fstab.mount_units) when it is given, else it is waited for here."""
+    A device that is not there yet is not waited for: it goes to `pending`, for a unit
+    that waits for it (fstab.mount_units)."""
     problems: list[str] = []
     for entry in entries:
         if entry.noauto:
@@ -54,15 +52,13 @@ def swap_on(entries: list[fstab.Entry],
             continue
         if entry.spec.startswith("/") and not entry.spec.startswith("/dev/"):
             path: str | None = entry.spec if os.path.exists(entry.spec) else None  # a file
-        elif pending is not None:
+        else:
             path = fstab.find_device(entry.spec)
             if path is None:
                 logs.say(f"fstab line {entry.line}: swap {entry.spec} is not there yet: the "
-                         f"unit {fstab.unit_name(entry.spec, 'swap')} waits for it")
+                         f"unit {fstab.swap_unit_name(entry.spec)} waits for it")
                 pending.append(entry)
                 continue
-        else:
-            path = fstab.wait_for_device(entry.spec, fstab.device_timeout(entry, default_timeout))
         if path is None:
             _fail(entry, "not found", problems)
             continue
@@ -79,10 +75,7 @@ def swap_later(spec: str, default_timeout: float, root: str = "/") -> int:
     if entry is None:
         logs.error(f"swap {spec}: not in /etc/fstab")
         return 1
-    timeout = float("inf") if entry.nofail and entry.device_timeout is None \
-        else fstab.device_timeout(entry, default_timeout)
-    fstab.notify(f"STATUS=waiting for {spec}" + (
-        f" (up to {timeout:g} s)" if timeout != float("inf") else " (nofail: until it comes)"))
+    timeout = fstab.announce_wait(entry, default_timeout)
     path = fstab.wait_for_device(spec, timeout)
     flags, bad = swap_flags(entry)
     failed = bad or (_turn_on(path, flags) if path else f"device not found within {timeout:g} s")

@@ -128,7 +128,7 @@ def bring_up(cmdline: Cmdline, root: str = "/") -> BootResult:
         step("modules", "coldplug for /usr or /var", lambda: _modules(cmdline, [], True, root))
     step("fstab", "remounting /", lambda: fstab.remount_root(tab, timeout))
     step("fstab", "mounting", lambda: fstab.mount_all(tab, timeout))
-    step("swap", "swap", lambda: swap.swap_on(tab.swaps, timeout, tab.pending_swaps))
+    step("swap", "swap", lambda: swap.swap_on(tab.swaps, tab.pending_swaps))
     step("system", "Debian's boot-time files", lambda: initscripts.run_all(root))
     step("sysctl", "sysctl", lambda: sysctl.apply(root))
     step("network", "loopback", network.loopback_up)
@@ -159,14 +159,23 @@ def program() -> list[str]:
     return [sys.executable, "-m", "vigil.main"]
 
 
-def mount_later(target: str = "", swap: str = "") -> int:
-    """`vigil --mount TARGET` or `vigil --swap SPEC` (a unit of fstab.mount_units): the
-    device timeout from the command line or vigil.toml, as stage 1 has it."""
-    from vigil.boot import cmdline, fstab, settings
-    from vigil.boot import swap as swaps
+def mount_later(target: str) -> int:
+    """`vigil --mount TARGET` (a unit of fstab.mount_units)."""
+    from vigil.boot import fstab
+    return fstab.mount_later(target, _unit_device_timeout())
+
+
+def swap_later(spec: str) -> int:
+    """`vigil --swap SPEC` (a unit of fstab.mount_units)."""
+    from vigil.boot import swap
+    return swap.swap_later(spec, _unit_device_timeout())
+
+
+def _unit_device_timeout() -> float:
+    """The device timeout from the command line or vigil.toml, as stage 1 has it."""
+    from vigil.boot import cmdline, settings
     config, _problems = settings.load_config()
-    timeout = _device_timeout(cmdline.read(), config.device_timeout)
-    return swaps.swap_later(swap, timeout) if swap else fstab.mount_later(target, timeout)
+    return _device_timeout(cmdline.read(), config.device_timeout)
 
 
 def _device_timeout(cmdline: Cmdline, default: float) -> float:
