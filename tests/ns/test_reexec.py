@@ -36,10 +36,11 @@ restart_delay = 30
         now = vigil.status(name)
         assert now["pid"] == old["pid"] and now["state"] == "running", name
     # logging goes on through the same pipe, with no line lost around the exec
-    time.sleep(1)
-    lines = vigil.ctl("logs", "ticker", "-n", "0", check=True).stdout.splitlines()
-    ticks = [int(x.rsplit(" ", 1)[1]) for x in lines]
-    assert ticks == list(range(len(ticks))) and len(ticks) > 20
+    def ticks() -> list[int]:
+        lines = vigil.ctl("logs", "ticker", "-n", "0", check=True).stdout.splitlines()
+        return [int(x.rsplit(" ", 1)[1]) for x in lines]
+    seen = vigil.wait_for(lambda: len(t := ticks()) > 20 and t, what="ticks after the exec")
+    assert seen == list(range(len(seen)))
     # reaping and restarts still work: the crasher keeps being restarted
     restarts = vigil.status("crasher")["restarts"]
     vigil.wait_for(lambda: vigil.status("crasher")["restarts"] > restarts, what="a restart")
