@@ -8,12 +8,17 @@ a failed assertion means it fails.
 
 import os
 
+
+def file_is_executable(path: str) -> bool:
+    """ConditionFileIsExecutable=: a regular file with an execute bit set (for anyone)."""
+    return os.path.isfile(path) and os.stat(path).st_mode & 0o111 != 0
+
+
 CHECKS = {
     "condition_path_exists": os.path.exists,
     "condition_path_is_directory": os.path.isdir,
     "condition_file_not_empty": lambda p: os.path.isfile(p) and os.path.getsize(p) > 0,
-    "condition_file_is_executable": lambda p: (os.path.isfile(p)
-                                               and os.stat(p).st_mode & 0o111 != 0),
+    "condition_file_is_executable": file_is_executable,
     "assert_path_exists": os.path.exists,
 }
 ASSERTIONS = ("assert_path_exists",)

@@ -9,6 +9,7 @@ sysvinit scripts it replaces, which a machine leaving sysvinit still needs.
 
 import os
 
+from vigil.conditions import file_is_executable
 from vigil.translate import files
 from vigil.translate.systemd import OUT_OF_SCOPE
 
@@ -178,7 +179,6 @@ class UnitDirs:
         """What systemd's rc-local generator does: an executable /etc/rc.local pulls
         rc-local.service in. Not when initscripts' /etc/init.d/rc.local is there: its rc
         links run the same file, and it must run once."""
-        rc_local = files.inside(self.root, "/etc/rc.local")
-        return ("rc-local.service" in self.files and os.path.isfile(rc_local)
-                and os.stat(rc_local).st_mode & 0o111 != 0
+        return ("rc-local.service" in self.files
+                and file_is_executable(files.inside(self.root, "/etc/rc.local"))
                 and not os.path.exists(files.inside(self.root, "/etc/init.d/rc.local")))
